@@ -17,8 +17,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit code 2, nothing trained."""
+from ablate.errors import UserError  # noqa: E402  (re-exported: commands raise ablate.cli.UserError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,63 @@
+HELP = "run an experiment grid (or one cell of it), then print its table and verdicts"
+
+
+def add_arguments(p) -> None:
+    from ablate.commands.common import add_grid_arguments
+
+    add_grid_arguments(p)
+    p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
+    p.add_argument("--cell", type=int, help="run only this cell index (SLURM array tasks use this)")
+    p.add_argument("--wandb", default="auto", choices=("auto", "online", "offline", "off"),
+                   help="W&B mode; auto = online only with an API key and a reachable server")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
+    p.add_argument("--devices", default="auto", help="devices per node (Lightning), e.g. 1 or 4")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP")
+    p.add_argument("--jobs", default="auto",
+                   help="cells run at once: auto = one per CPU core (one thread each), 1 on a GPU")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    p.add_argument("--no-analysis", action="store_true", help="do not analyse after the grid")
+
+
+def main(args) -> int:
+    import sys
+
+    from ablate.commands.common import load_grid
+    from ablate.data import check_available
+    from ablate.errors import UserError
+    from ablate.results import results_root
+    from ablate.run import RunOptions
+
+    exp = load_grid(args)  # validates the whole grid before anything trains
+    for name in sorted({c.config["data"]["name"] for c in exp.cells}):
+        check_available(name, args.data_dir)
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    opts = RunOptions(results_root(args.results_dir), args.data_dir, args.wandb, args.accelerator,
+                      devices, args.num_nodes, progress=not args.no_progress)  # fmt: skip
+    if args.cell is not None:
+        if not 0 <= args.cell < len(exp.cells):
+            raise UserError(f"--cell {args.cell}: {exp.name}/{exp.profile} has cells 0..{len(exp.cells) - 1}")
+        from ablate.run import CellBusy, run_cell
+
+        try:
+            summary = run_cell(exp, exp.cells[args.cell], opts)
+        except CellBusy as e:
+            print(f"[ablate] cell {args.cell} not run: {e}", file=sys.stderr)
+            return 1
+        print(f"[ablate] cell {args.cell} {summary['run_id']}: {summary['status']}")
+        return 0
+
+    from ablate.executor import run_grid
+
+    n = len(exp.cells)
+    print(f"[ablate] {exp.name} / profile {exp.profile}: {n} runs "
+          f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}")  # fmt: skip
+    outcome = run_grid(exp, opts, jobs=args.jobs)
+    print(f"[ablate] {len(outcome.completed)} run, {len(outcome.skipped)} already done, "
+          f"{len(outcome.busy)} running elsewhere, {len(outcome.failed)} failed")  # fmt: skip
+    for run_id, err in outcome.failed.items():
+        print(f"[ablate] FAILED {run_id}: {err}", file=sys.stderr)
+    if not args.no_analysis:
+        from ablate.analyze import analyze_and_print
+
+        analyze_and_print(exp, opts.results_root)
+    return 1 if outcome.failed or outcome.busy else 0

@@ -1,0 +1,165 @@
+"""The resolved configuration of one run: defaults in one place, dotted overrides, validation.
+
+A run's config has five sections. `model` holds the registered model's name and the knobs an
+experiment changes (validated against the builder's signature); the other sections are fixed below.
+Every key an experiment may set is listed here with its default, and an unknown key is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {"name": "cifar_resnet"},  # plus any keyword argument of the builder
+    "data": {
+        "name": "digits",
+        "batch_size": 128,  # images per SGD step
+        "val_size": 0.1,  # validation hold-out: a fraction of the training split, or a count
+        "augment": "none",  # none | crop (pad + random crop) | crop_flip (+ horizontal flip)
+        "pad": 4,  # pixels of zero padding before the random crop (He et al.: 4 on CIFAR)
+        "train_subset": None,  # keep only the first N training images (None: all)
+    },
+    "optim": {
+        "name": "sgd",  # sgd | adamw
+        "lr": 0.1,  # peak learning rate
+        "momentum": 0.9,  # SGD momentum (AdamW: beta1 comes from `betas`)
+        "nesterov": False,
+        "weight_decay": 1e-4,
+        "betas": [0.9, 0.999],  # AdamW only
+    },
+    "schedule": {
+        "name": "constant",  # constant | multistep | cosine
+        "milestones": [],  # multistep: steps (optimiser updates) at which lr is multiplied by gamma
+        "gamma": 0.1,
+        "min_lr": 0.0,  # cosine: final learning rate
+        "warmup_steps": 0,  # steps of warm-up before the schedule proper
+        "warmup": "linear",  # linear (from 0 to lr) | constant (hold warmup_lr; He et al.'s ResNet-110)
+        "warmup_lr": None,  # constant warm-up: the learning rate held during warm-up
+    },
+    "train": {
+        "max_steps": 1000,  # optimiser updates in the whole run
+        "log_every": 10,  # steps between training loss/error records
+        "eval_every": 100,  # steps between validation and test evaluations (0: at the end only)
+        "checkpoint_every": 100,  # steps between resumable checkpoints
+        "precision": "32-true",  # Lightning precision: 32-true | bf16-mixed | 16-mixed
+        "grad_clip": None,  # max gradient norm, None: no clipping
+        "channels_last": False,  # NHWC memory format (faster convs on recent GPUs and CPUs)
+    },
+}
+
+# Types of keys whose default is None (the others take their default's type).
+NULLABLE_TYPES: dict[str, type] = {
+    "data.train_subset": int,
+    "schedule.warmup_lr": float,
+    "train.grad_clip": float,
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.augment": ("none", "crop", "crop_flip"),
+    "optim.name": ("sgd", "adamw"),
+    "schedule.name": ("constant", "multistep", "cosine"),
+    "schedule.warmup": ("linear", "constant"),
+    "train.precision": ("32-true", "bf16-mixed", "16-mixed", "bf16-true"),
+}
+
+# Set by the harness from the dataset; an experiment may still override them.
+MODEL_KEYS_FROM_DATA = ("num_classes", "in_channels")
+
+
+class ConfigError(ValueError):
+    """A bad key or value; the message names the key and the valid choices."""
+
+
+def set_dotted(cfg: dict, dotted: str, value: Any) -> None:
+    node = cfg
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"key {dotted!r}: {part!r} is not a section")
+    node[leaf] = copy.deepcopy(value)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists and scalars are leaves."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def apply_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
+    """A copy of cfg with dotted (or nested) overrides applied in order."""
+    cfg = copy.deepcopy(cfg)
+    for key, value in flatten(overrides).items():
+        set_dotted(cfg, key, value)
+    return cfg
+
+
+def _type_ok(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _check_value(key: str, value: Any, expected: type | None) -> None:
+    if value is None:
+        if key in NULLABLE_TYPES or expected is None:
+            return
+        raise ConfigError(f"key {key!r} may not be null (expected {expected.__name__})")
+    if expected is not None and not _type_ok(value, expected):
+        raise ConfigError(
+            f"key {key!r} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+        )
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(CHOICES[key])}")
+
+
+def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str]) -> None:
+    """Raise ConfigError for an unknown key, a wrong type, an unknown choice.
+
+    model_params: the registered builder's keyword arguments and defaults (from builder_params).
+    """
+    unknown_sections = sorted(set(cfg) - set(DEFAULTS))
+    if unknown_sections:
+        raise ConfigError(
+            f"unknown section {unknown_sections[0]!r}; valid: {', '.join(DEFAULTS)}"
+        )
+    defaults = flatten(DEFAULTS)
+    for key, value in flatten(cfg).items():
+        section, _, name = key.partition(".")
+        if section == "model" and name != "name":
+            _check_model_key(key, name, value, model_params, cfg["model"]["name"])
+            continue
+        if key not in defaults:
+            valid = sorted(k for k in defaults if k.startswith(section + "."))
+            raise ConfigError(f"unknown key {key!r}; valid keys in {section!r}: {', '.join(valid)}")
+        expected = NULLABLE_TYPES.get(key) or type(defaults[key])
+        _check_value(key, value, expected)
+    if cfg["data"]["name"] not in datasets:
+        raise ConfigError(
+            f"key 'data.name': unknown dataset {cfg['data']['name']!r}; valid: {', '.join(datasets)}"
+        )
+
+
+def _check_model_key(key, name, value, model_params, model_name) -> None:
+    if name not in model_params:
+        raise ConfigError(
+            f"unknown key {key!r} for model {model_name!r}; valid: "
+            + ", ".join(f"model.{p}" for p in sorted(model_params))
+        )
+    default = model_params[name]
+    if default is not None and default is not inspect.Parameter.empty:
+        _check_value(key, value, type(default))
+
+
+def default_config() -> dict:
+    return copy.deepcopy(DEFAULTS)

@@ -1,0 +1,198 @@
+"""Experiment definitions: a YAML file of base config, arms, seeds and named profiles.
+
+An experiment expands into cells (arm x seed) in a stable order. Each cell's config is resolved as
+
+    DEFAULTS <- base <- profile.set <- arm <- profile.arms[arm] <- --set overrides
+
+and its run id is the arm, the seed and a hash of the resolved config, so a changed setting never
+reuses an old result. The whole grid is validated before anything trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from ablate import config as C
+from ablate.errors import UserError
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+TOP_LEVEL_KEYS = {
+    "description": str,
+    "claim": str,
+    "analysis": str,
+    "base": dict,
+    "arms": dict,
+    "seeds": list,
+    "profiles": dict,
+    "default_profile": str,
+    "published": dict,
+}
+PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": list, "only_arms": list}
+
+
+class ExperimentError(UserError):
+    """Bad experiment input: one line naming the file, the key and the valid choices."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    arm: str
+    seed: int
+    run_id: str
+    config: dict = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    profile: str
+    path: Path
+    spec: dict = field(repr=False)
+    cells: list[Cell] = field(repr=False)
+
+    @property
+    def arms(self) -> list[str]:
+        return list(dict.fromkeys(c.arm for c in self.cells))
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(dict.fromkeys(c.seed for c in self.cells))
+
+
+def list_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def find_experiment(name_or_path: str, directory: Path = EXPERIMENTS_DIR) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ExperimentError(f"{path}: no such experiment file")
+        return path
+    candidate = directory / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise ExperimentError(
+            f"unknown experiment {name_or_path!r}; valid: {', '.join(list_experiments(directory))}"
+        )
+    return candidate
+
+
+def read_spec(path: Path) -> dict:
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    if not isinstance(spec, dict):
+        raise ExperimentError(f"{path}: expected a mapping at the top level")
+    _check_keys(path, "", spec, TOP_LEVEL_KEYS)
+    for key in ("arms", "profiles"):
+        if not spec.get(key):
+            raise ExperimentError(f"{path}: key {key!r} is required and may not be empty")
+    for name, prof in spec["profiles"].items():
+        if not isinstance(prof, dict):
+            raise ExperimentError(f"{path}: profiles.{name} must be a mapping")
+        _check_keys(path, f"profiles.{name}.", prof, PROFILE_KEYS)
+        for arm in list(prof.get("arms", {})) + list(prof.get("only_arms", [])):
+            if arm not in spec["arms"]:
+                raise ExperimentError(
+                    f"{path}: profiles.{name} names unknown arm {arm!r}; valid: {', '.join(spec['arms'])}"
+                )
+    return spec
+
+
+def _check_keys(path: Path, prefix: str, mapping: dict, allowed: dict[str, type]) -> None:
+    for key, value in mapping.items():
+        if key not in allowed:
+            raise ExperimentError(
+                f"{path}: unknown key {prefix}{key!r}; valid: {', '.join(allowed)}"
+            )
+        if value is not None and not isinstance(value, allowed[key]):
+            raise ExperimentError(
+                f"{path}: key {prefix}{key!r} must be a {allowed[key].__name__}, got {type(value).__name__}"
+            )
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """['optim.lr=0.05', 'seeds=[0,1]'] -> {'optim.lr': 0.05, 'seeds': [0, 1]} (values as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ExperimentError(f"--set {item!r}: expected key=value, e.g. --set optim.lr=0.05")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def load_experiment(
+    name_or_path: str, profile: str | None = None, overrides: Sequence[str] = ()
+) -> Experiment:
+    """Read, resolve and validate a whole experiment grid; raise ExperimentError on bad input."""
+    path = find_experiment(name_or_path)
+    spec = read_spec(path)
+    profile = profile or spec.get("default_profile") or next(iter(spec["profiles"]))
+    if profile not in spec["profiles"]:
+        raise ExperimentError(
+            f"{path}: unknown profile {profile!r}; valid: {', '.join(spec['profiles'])}"
+        )
+    cli = parse_overrides(overrides)
+    cells = expand(spec, profile, cli, path)
+    return Experiment(name=path.stem, profile=profile, path=path, spec=spec, cells=cells)
+
+
+def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path) -> list[Cell]:
+    """Pure: spec x profile x overrides -> cells, arms in file order, then seeds in list order."""
+    prof = spec["profiles"][profile]
+    seeds = cli.pop("seeds", None) or prof.get("seeds") or spec.get("seeds") or [0]
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ExperimentError(f"{path}: seeds must be a list of integers, got {seeds!r}")
+    arms = prof.get("only_arms") or list(spec["arms"])
+    cells = []
+    for arm in arms:
+        layers = [
+            ("base", spec.get("base") or {}),
+            (f"profiles.{profile}.set", prof.get("set") or {}),
+            (f"arms.{arm}", spec["arms"][arm] or {}),
+            (f"profiles.{profile}.arms.{arm}", (prof.get("arms") or {}).get(arm) or {}),
+            ("--set", cli),
+        ]
+        cfg = resolve(layers, path)
+        for seed in seeds:
+            run_id = make_run_id(arm, seed, cfg)
+            cells.append(Cell(len(cells), arm, seed, run_id, {**cfg, "seed": seed}))
+    return cells
+
+
+def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
+    from ablate.data import list_datasets
+    from ablate.models import builder_params, get_builder, UnknownModelError
+
+    cfg = C.default_config()
+    for where, overrides in layers:
+        try:
+            cfg = C.apply_overrides(cfg, overrides)
+        except C.ConfigError as e:
+            raise ExperimentError(f"{path}: {where}: {e}") from None
+    where = " <- ".join(w for w, o in layers if o)
+    try:
+        get_builder(cfg["model"]["name"])
+    except UnknownModelError as e:
+        raise ExperimentError(f"{path}: {where}: key 'model.name': {e}") from None
+    try:
+        C.validate(cfg, builder_params(cfg["model"]["name"]), list_datasets())
+    except C.ConfigError as e:
+        raise ExperimentError(f"{path}: {where}: {e}") from None
+    return cfg
+
+
+def config_hash(cfg: dict) -> str:
+    canonical = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def make_run_id(arm: str, seed: int, cfg: dict) -> str:
+    return f"{arm}-s{seed}-{config_hash({**cfg, 'seed': seed})}"

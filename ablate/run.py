@@ -1,0 +1,162 @@
+"""run_cell(cell) -> summary: the one function that trains a cell of a grid.
+
+The command line, the local executor and SLURM array tasks are thin wrappers around it. A cell
+whose summary.json exists is done and is not run again; a cell with a checkpoint resumes from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ablate import results
+from ablate.experiment import Cell, Experiment
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what: none of this enters the config hash."""
+
+    results_root: Path
+    data_dir: str | None = None
+    wandb: str = "auto"  # auto | online | offline | off
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    progress: bool = True
+
+
+def _quiet_lightning() -> None:
+    # Lightning's tips (litlogger, tensor cores, num_workers for our in-memory loaders) are noise here.
+    os.environ.setdefault("POSSIBLE_USER_WARNING", "off")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed"):  # fmt: skip
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*(does not have many workers|litlogger|LitLogger).*")
+    warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch.*")
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+class CellBusy(RuntimeError):
+    """Another process (a local worker, a SLURM task) is running this cell right now."""
+
+
+def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions) -> dict:
+    out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
+    if results.is_complete(out):
+        return results.read_summary(out)
+    with results.run_lock(out) as acquired:
+        if not acquired:
+            raise CellBusy(f"{out} is locked by another process")
+        if results.is_complete(out):  # finished while we waited for the lock
+            return results.read_summary(out)
+        return _train(experiment, cell, opts, out)
+
+
+def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path) -> dict:
+
+    import lightning.pytorch as pl
+    import torch
+
+    from ablate import provenance, tracking
+    from ablate.data import build_datamodule
+    from ablate.models import build_model
+    from ablate.module import Classifier, error_rate
+    from ablate.recorder import MetricsRecorder
+
+    _quiet_lightning()
+    cfg = cell.config
+    meta = {"experiment": experiment.name, "profile": experiment.profile, "arm": cell.arm,
+            "seed": cell.seed, "run_id": cell.run_id, "index": cell.index}  # fmt: skip
+    results.write_json(out / results.CONFIG, {**meta, "config": cfg})
+    resume_from = results.latest_checkpoint(out)
+    results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from)})
+
+    pl.seed_everything(cell.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg["data"], seed=cell.seed, data_dir=opts.data_dir)
+    model_kwargs = {"num_classes": dm.num_classes, "in_channels": dm.in_channels,
+                    **{k: v for k, v in cfg["model"].items() if k != "name"}}  # fmt: skip
+    net = build_model(cfg["model"]["name"], **model_kwargs)
+    train = cfg["train"]
+    module = Classifier(net, dm.num_classes, cfg["optim"], cfg["schedule"], train["max_steps"],
+                        train["log_every"], train["channels_last"])  # fmt: skip
+
+    recorder = MetricsRecorder(out / results.METRICS, train["log_every"])
+    checkpoint = pl.callbacks.ModelCheckpoint(
+        dirpath=out / results.CHECKPOINTS, filename="step{step}", auto_insert_metric_name=False,
+        every_n_train_steps=train["checkpoint_every"], save_top_k=1, save_last=False,
+        monitor="step", mode="max",  # keep only the newest
+    )  # fmt: skip
+    logger = tracking.make_logger(
+        opts.wandb, experiment=experiment.name, arm=cell.arm, seed=cell.seed,
+        profile=experiment.profile, run_id=cell.run_id, save_dir=out, config={**meta, **cfg},
+    )  # fmt: skip
+    eval_every = train["eval_every"] or train["max_steps"]
+    trainer = pl.Trainer(
+        default_root_dir=out,  # Lightning's SLURM handler writes hpc_ckpt_*.ckpt here on USR1
+        max_steps=train["max_steps"], max_epochs=-1,
+        val_check_interval=eval_every,
+        check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        log_every_n_steps=train["log_every"], precision=train["precision"],
+        gradient_clip_val=train["grad_clip"], accelerator=opts.accelerator,
+        devices=opts.devices, num_nodes=opts.num_nodes,
+        callbacks=[recorder, checkpoint], logger=logger if logger is not None else False,
+        enable_progress_bar=opts.progress and sys.stderr.isatty(),  # no bar spam in logs
+        enable_model_summary=False,
+    )  # fmt: skip
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
+        summary = _summarize(trainer, module, dm, recorder, meta, resume_from, error_rate, torch)
+        if logger is not None:
+            logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+            summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
+            summary["wandb_mode"] = tracking.resolve_mode(opts.wandb)
+    finally:
+        tracking.finish(logger)
+    if trainer.is_global_zero:
+        recorder.write()
+        results.write_json(out / results.SUMMARY, summary)  # last: marks the run complete
+    return summary
+
+
+def _summarize(trainer, module, dm, recorder, meta, resume_from, error_rate, torch) -> dict:
+    """Final numbers: errors on the full train/val/test splits in eval mode, plus bookkeeping."""
+    device = module.device
+    model = module.model if not module.channels_last else module
+    diverged = module.diverged_at is not None
+    errors = {}
+    for split in ("train", "val", "test"):
+        errors[f"final_{split}_error"] = (
+            float("nan") if diverged else error_rate(model, dm.eval_batches(split, device))
+        )
+    train_records = [r for r in recorder.records if "train/error" in r]
+    last = train_records[-max(1, len(train_records) // 10):]  # the last ~10% of the run
+    return {
+        **meta,
+        "status": "diverged" if diverged else "completed",
+        "diverged_at_step": module.diverged_at,
+        "steps": trainer.global_step,
+        **errors,
+        "final_train_error_running": (
+            sum(r["train/error"] for r in last) / len(last) if last else float("nan")
+        ),
+        "params": sum(p.numel() for p in module.model.parameters()),
+        "wall_time_s": recorder.wall_time_s(),
+        "attempts": recorder.attempts,
+        "resumed_from_step": _checkpoint_step(resume_from, torch),
+        "data_source": dm.raw.source,
+        "data_sizes": dm.sizes,
+        "device": str(device),
+    }
+
+
+def _checkpoint_step(path: Path | None, torch) -> int:
+    if path is None:
+        return 0
+    # Our own checkpoint from this run's folder; weights_only keeps a doctored file from running code.
+    return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])

@@ -1,0 +1,106 @@
+"""The user's path: `run` a tiny degradation grid (W&B offline on its own), read back what W&B
+logged from the offline files, rerun (nothing retrains), `analyze` from stored results alone."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablate import results
+from tests.conftest import REPO, TINY, run_cli
+
+WANDB = Path(__import__("sys").executable).parent / "wandb"
+
+
+def sets(*items):
+    return [a for item in items for a in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    res = run_cli("run", "degradation", *sets(*TINY), "--results-dir", str(root))  # --wandb auto
+    return root, res
+
+
+def test_run_prints_table_verdicts_and_paths(tiny_run):
+    root, res = tiny_run
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    for arm in ("plain-20", "plain-56", "plain-110", "residual-20", "residual-56", "residual-110"):
+        assert f"| {arm} | 1 |" in out
+    assert out.count("plain-56 > plain-20") >= 1 and "residual < plain" in out
+    report = root / "degradation" / "_report-quick"
+    for name in ("figure.png", "report.md", "table.csv", "table.md", "verdicts.json"):
+        assert (report / name).is_file() and (report / name).stat().st_size > 0
+        assert str(report / name) in out or name not in ("figure.png", "report.md")
+    verdicts = json.loads((report / "verdicts.json").read_text())
+    assert {v["holds"] for v in verdicts} <= {True, False, None} and len(verdicts) == 4
+
+
+def test_each_run_folder_is_complete(tiny_run):
+    root, _ = tiny_run
+    runs = [d for d in (root / "degradation").iterdir() if not d.name.startswith("_")]
+    assert len(runs) == 6
+    for d in runs:
+        s = results.read_summary(d)
+        assert s["status"] == "completed" and s["steps"] == 12 and s["wandb_mode"] == "offline"
+        cfg = json.loads((d / "config.json").read_text())
+        assert cfg["run_id"] == d.name and cfg["config"]["train"]["max_steps"] == 12
+        prov = json.loads((d / "provenance.json").read_text())
+        assert {"git", "packages", "host", "device"} <= set(prov) and prov["packages"]["torch"]
+        m = pd.read_csv(d / "metrics.csv")
+        assert {"step", "train/loss", "train/error", "val/error", "test/error"} <= set(m.columns)
+        assert m["step"].max() == 12
+
+
+def _wandb_records(run_dir: Path) -> tuple[dict, list[dict]]:
+    offline = next((run_dir / "wandb").glob("offline-run-*"))
+    summary = json.loads(subprocess.run([str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
+                                        capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    lines = subprocess.run([str(WANDB), "leet", "inspect", "--json", str(offline)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    history = [json.loads(x)["history"]["item"] for x in lines if '"type":"history"' in x]
+    return summary, history
+
+
+def test_wandb_offline_files_hold_what_was_logged(tiny_run):
+    root, _ = tiny_run
+    d = next((root / "degradation").glob("residual-56-*"))
+    s = results.read_summary(d)
+    summary, history = _wandb_records(d)
+    assert summary["project"] == "ablate" and summary["run_id"] == s["wandb_run_id"]
+    assert set(summary["tags"]) == {"residual-56", "seed=0", "profile=quick"}
+    assert summary["config"]["model"]["depth"] == 56 and summary["config"]["arm"] == "residual-56"
+    assert summary["summary"]["final_train_error"] == pytest.approx(s["final_train_error"])
+    # Training loss logged to W&B equals our own metrics.csv, step for step.
+    ours = pd.read_csv(d / "metrics.csv").dropna(subset=["train/loss"])
+    theirs = {h["trainer/global_step"] + 1: h["train/loss"] for h in history if "train/loss" in h}
+    assert len(theirs) == len(ours) >= 5
+    for step, loss in zip(ours["step"], ours["train/loss"]):
+        assert theirs[step] == pytest.approx(loss, rel=1e-6)
+    evals = [h for h in history if "test/error" in h]
+    assert len(evals) == 2  # eval_every=6 over 12 steps
+
+
+def test_rerun_skips_and_analyze_rebuilds_same_table(tiny_run):
+    root, first = tiny_run
+    table_before = (root / "degradation" / "_report-quick" / "table.md").read_text()
+    (root / "degradation" / "_report-quick" / "table.md").unlink()
+    res = run_cli("analyze", "degradation", *sets(*TINY), "--results-dir", str(root))
+    assert res.returncode == 0, res.stderr
+    assert (root / "degradation" / "_report-quick" / "table.md").read_text() == table_before
+    again = run_cli("run", "degradation", *sets(*TINY), "--results-dir", str(root), "--wandb", "off")
+    assert again.returncode == 0 and "0 run, 6 already done" in again.stdout
+
+
+def test_analyze_with_no_results_says_so(tmp_path):
+    res = run_cli("analyze", "degradation", "--results-dir", str(tmp_path))
+    assert res.returncode == 1 and "no finished runs" in res.stdout
+
+
+def test_list_shows_degradation():
+    res = run_cli("list")
+    assert res.returncode == 0 and "degradation" in res.stdout and "quick, paper" in res.stdout
