@@ -12,6 +12,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ablate import results
 from ablate.experiment import Cell, Experiment
@@ -46,7 +47,9 @@ class CellBusy(RuntimeError):
     """Another process (a local worker, a SLURM task) is running this cell right now."""
 
 
-def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions) -> dict:
+def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()) -> dict:
+    """Train one cell to completion (or resume it) and return its summary. `callbacks`: extra
+    Lightning callbacks, e.g. an Optuna pruning callback."""
     out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
     if results.is_complete(out):
         return results.read_summary(out)
@@ -55,10 +58,10 @@ def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions) -> dict:
             raise CellBusy(f"{out} is locked by another process")
         if results.is_complete(out):  # finished while we waited for the lock
             return results.read_summary(out)
-        return _train(experiment, cell, opts, out)
+        return _train(experiment, cell, opts, out, list(callbacks))
 
 
-def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path) -> dict:
+def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, callbacks: list) -> dict:
 
     import lightning.pytorch as pl
     import torch
@@ -105,7 +108,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path) -> d
         log_every_n_steps=train["log_every"], precision=train["precision"],
         gradient_clip_val=train["grad_clip"], accelerator=opts.accelerator,
         devices=opts.devices, num_nodes=opts.num_nodes,
-        callbacks=[recorder, checkpoint], logger=logger if logger is not None else False,
+        callbacks=[recorder, checkpoint, *callbacks], logger=logger if logger is not None else False,
         enable_progress_bar=opts.progress and sys.stderr.isatty(),  # no bar spam in logs
         enable_model_summary=False,
     )  # fmt: skip
