@@ -14,6 +14,12 @@ COMMANDS: dict[str, str] = {
     "list": "ablate.commands.list_experiments",
     "run": "ablate.commands.run",
     "analyze": "ablate.commands.analyze",
+    "data": "ablate.commands.data",
+    "submit": "ablate.slurm.submit_cmd",
+    "status": "ablate.slurm.status_cmd",
+    "sync": "ablate.slurm.sync_cmd",
+    "claims": "ablate.claims.cli",
+    "tune": "ablate.commands.tune",
 }
 
 

@@ -64,6 +64,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("32-true", "bf16-mixed", "16-mixed", "bf16-true"),
 }
 
+# Keys an experiment may set to the string "tuned": each arm then uses the best value of its own
+# Optuna study (`python -m ablate tune EXP --arm ARM`), looked up when the grid is expanded.
+TUNED = "tuned"
+TUNABLE = ("optim.lr", "optim.weight_decay")
+
 # Set by the harness from the dataset; an experiment may still override them.
 MODEL_KEYS_FROM_DATA = ("num_classes", "in_channels")
 
@@ -142,6 +147,8 @@ def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str]) -> No
         if key not in defaults:
             valid = sorted(k for k in defaults if k.startswith(section + "."))
             raise ConfigError(f"unknown key {key!r}; valid keys in {section!r}: {', '.join(valid)}")
+        if key in TUNABLE and value == TUNED:
+            continue  # resolved to the arm's tuned value by ablate.experiment
         expected = NULLABLE_TYPES.get(key) or type(defaults[key])
         _check_value(key, value, expected)
     if cfg["data"]["name"] not in datasets:

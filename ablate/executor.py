@@ -78,7 +78,9 @@ def run_grid(experiment: Experiment, opts: RunOptions, jobs: int | str = 1,
     for c in cells:
         done = results.is_complete(results.run_dir(opts.results_root, experiment.name, c.run_id))
         (outcome.skipped.append(c.run_id) if done else todo.append(c))
-    jobs = resolve_jobs(jobs, len(todo), opts.accelerator)
+    # From the grid's size, not the number pending: a resumed grid then runs each cell with the
+    # same threads per process as an uninterrupted one, and CPU float sums come out bit-identical.
+    jobs = resolve_jobs(jobs, len(cells), opts.accelerator)
     bar = tqdm(total=len(todo), desc=f"{experiment.name}/{experiment.profile}", unit="run",
                disable=not opts.progress or not todo, file=sys.stderr)  # fmt: skip
 

@@ -6,15 +6,19 @@ An experiment expands into cells (arm x seed) in a stable order. Each cell's con
 
 and its run id is the arm, the seed and a hash of the resolved config, so a changed setting never
 reuses an old result. The whole grid is validated before anything trains.
+
+`optim.lr: tuned` (or `optim.weight_decay: tuned`) is replaced, after validation and before the
+hash, by the best value of the arm's Optuna study (ablate.tuning), so a new best value is a new run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -32,8 +36,25 @@ TOP_LEVEL_KEYS = {
     "profiles": dict,
     "default_profile": str,
     "published": dict,
+    "tune": dict,  # search ranges for `python -m ablate tune`, e.g. {optim.lr: [1.0e-4, 1.0]}
 }
 PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": list, "only_arms": list}
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads YAML 1.2 floats such as 1e-3 and 1e6 (YAML 1.1, which
+    PyYAML follows, wants 1.0e-3 and would read `--set optim.lr=1e-3` as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text_or_stream):
+    return yaml.load(text_or_stream, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class ExperimentError(UserError):
@@ -86,7 +107,7 @@ def find_experiment(name_or_path: str, directory: Path = EXPERIMENTS_DIR) -> Pat
 
 def read_spec(path: Path) -> dict:
     with open(path) as f:
-        spec = yaml.safe_load(f)
+        spec = yaml_load(f)
     if not isinstance(spec, dict):
         raise ExperimentError(f"{path}: expected a mapping at the top level")
     _check_keys(path, "", spec, TOP_LEVEL_KEYS)
@@ -124,14 +145,19 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ExperimentError(f"--set {item!r}: expected key=value, e.g. --set optim.lr=0.05")
-        out[key.strip()] = yaml.safe_load(raw)
+        out[key.strip()] = yaml_load(raw)
     return out
 
 
 def load_experiment(
-    name_or_path: str, profile: str | None = None, overrides: Sequence[str] = ()
+    name_or_path: str, profile: str | None = None, overrides: Sequence[str] = (), *,
+    results_root: str | Path | None = None,
 ) -> Experiment:
-    """Read, resolve and validate a whole experiment grid; raise ExperimentError on bad input."""
+    """Read, resolve and validate a whole experiment grid; raise ExperimentError on bad input.
+
+    results_root: where the tuning studies of `tuned` values live (default: results.results_root).
+    The tuned values used are described in the returned spec under `_tuned` (arm -> record).
+    """
     path = find_experiment(name_or_path)
     spec = read_spec(path)
     profile = profile or spec.get("default_profile") or next(iter(spec["profiles"]))
@@ -140,12 +166,32 @@ def load_experiment(
             f"{path}: unknown profile {profile!r}; valid: {', '.join(spec['profiles'])}"
         )
     cli = parse_overrides(overrides)
-    cells = expand(spec, profile, cli, path)
+    from ablate.results import results_root as default_root
+
+    tuned: dict[str, dict] = {}
+    root = Path(results_root) if results_root is not None else default_root(None)
+
+    def lookup(arm: str, keys: list[str]) -> dict[str, float]:
+        from ablate.tuning import tuned_values  # optuna is imported only when a value is tuned
+
+        record = tuned_values(root, path, path.stem, profile, arm, keys)
+        tuned[arm] = record
+        return record["values"]
+
+    cells = expand(spec, profile, cli, path, lookup)
+    if tuned:
+        spec = {**spec, "_tuned": tuned}
     return Experiment(name=path.stem, profile=profile, path=path, spec=spec, cells=cells)
 
 
-def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path) -> list[Cell]:
-    """Pure: spec x profile x overrides -> cells, arms in file order, then seeds in list order."""
+TunedLookup = Callable[[str, list[str]], dict[str, Any]]
+
+
+def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path,
+           tuned: TunedLookup | None = None) -> list[Cell]:  # fmt: skip
+    """Pure: spec x profile x overrides -> cells, arms in file order, then seeds in list order.
+
+    tuned(arm, keys) -> {dotted key: value} replaces the keys an arm sets to "tuned"."""
     prof = spec["profiles"][profile]
     seeds = cli.pop("seeds", None) or prof.get("seeds") or spec.get("seeds") or [0]
     if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
@@ -161,6 +207,12 @@ def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path) -> list[Ce
             ("--set", cli),
         ]
         cfg = resolve(layers, path)
+        keys = [k for k, v in C.flatten(cfg).items() if k in C.TUNABLE and v == C.TUNED]
+        if keys:
+            if tuned is None:
+                raise ExperimentError(f"{path}: arm {arm!r}: {', '.join(keys)} is 'tuned' but no study lookup was given")
+            for key, value in tuned(arm, keys).items():
+                C.set_dotted(cfg, key, value)
         for seed in seeds:
             run_id = make_run_id(arm, seed, cfg)
             cells.append(Cell(len(cells), arm, seed, run_id, {**cfg, "seed": seed}))

@@ -45,11 +45,12 @@ class Classifier(pl.LightningModule):
             self.diverged_at = self.global_step
             self.trainer.should_stop = True
             return None  # skip the update; the run ends here and is recorded as diverged
-        if self.global_step % self.log_every == 0:
-            error = (logits.argmax(1) != y).float().mean()
-            self.log_dict({"train/loss": loss.detach(), "train/error": error}, on_step=True,
-                          on_epoch=False, prog_bar=True)  # fmt: skip
-            self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True)
+        # Logged every step; the Trainer's log_every_n_steps decides what reaches W&B, and the
+        # MetricsRecorder records the same steps.
+        error = (logits.argmax(1) != y).float().mean()
+        self.log_dict({"train/loss": loss.detach(), "train/error": error}, on_step=True,
+                      on_epoch=False, prog_bar=True)  # fmt: skip
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True)
         return loss
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):

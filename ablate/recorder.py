@@ -35,7 +35,9 @@ class MetricsRecorder(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step  # optimiser steps completed
-        if outputs is not None and (step - 1) % self.log_every == 0:
+        # The steps at which Lightning sends training metrics to its loggers (log_every_n_steps),
+        # so metrics.csv and W&B hold the same records.
+        if outputs is not None and step % self.log_every == 0:
             self.records.append({"step": step, "epoch": trainer.current_epoch,
                                  **self._metrics(trainer, TRAIN_KEYS)})  # fmt: skip
 

@@ -34,8 +34,10 @@ class RunOptions:
 def _quiet_lightning() -> None:
     # Lightning's tips (litlogger, tensor cores, num_workers for our in-memory loaders) are noise here.
     os.environ.setdefault("POSSIBLE_USER_WARNING", "off")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.seed"):  # fmt: skip
+    quiet = ["lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.seed"]
+    if "SLURM_JOB_ID" not in os.environ:  # under SLURM keep "Handling auto-requeue signal" visible
+        quiet.append("lightning.pytorch.utilities.rank_zero")
+    for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*(does not have many workers|litlogger|LitLogger).*")
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch.*")
@@ -67,6 +69,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     import torch
 
     from ablate import provenance, tracking
+    from ablate.checkpointing import StepCheckpoint
     from ablate.data import build_datamodule
     from ablate.models import build_model
     from ablate.module import Classifier, error_rate
@@ -78,7 +81,9 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
             "seed": cell.seed, "run_id": cell.run_id, "index": cell.index}  # fmt: skip
     results.write_json(out / results.CONFIG, {**meta, "config": cfg})
     resume_from = results.latest_checkpoint(out)
-    results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from)})
+    resumed_from_step = _checkpoint_step(resume_from, torch)  # read now: newer checkpoints replace it
+    results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
+                                                   "resumed_from_step": resumed_from_step})  # fmt: skip
 
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg["data"], seed=cell.seed, data_dir=opts.data_dir)
@@ -90,16 +95,12 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
                         train["log_every"], train["channels_last"])  # fmt: skip
 
     recorder = MetricsRecorder(out / results.METRICS, train["log_every"])
-    checkpoint = pl.callbacks.ModelCheckpoint(
-        dirpath=out / results.CHECKPOINTS, filename="step{step}", auto_insert_metric_name=False,
-        every_n_train_steps=train["checkpoint_every"], save_top_k=1, save_last=False,
-        monitor="step", mode="max",  # keep only the newest
-    )  # fmt: skip
+    eval_every = train["eval_every"] or train["max_steps"]
+    checkpoint = StepCheckpoint(out / results.CHECKPOINTS, train["checkpoint_every"], eval_every)
     logger = tracking.make_logger(
         opts.wandb, experiment=experiment.name, arm=cell.arm, seed=cell.seed,
         profile=experiment.profile, run_id=cell.run_id, save_dir=out, config={**meta, **cfg},
     )  # fmt: skip
-    eval_every = train["eval_every"] or train["max_steps"]
     trainer = pl.Trainer(
         default_root_dir=out,  # Lightning's SLURM handler writes hpc_ckpt_*.ckpt here on USR1
         max_steps=train["max_steps"], max_epochs=-1,
@@ -110,11 +111,11 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         devices=opts.devices, num_nodes=opts.num_nodes,
         callbacks=[recorder, checkpoint, *callbacks], logger=logger if logger is not None else False,
         enable_progress_bar=opts.progress and sys.stderr.isatty(),  # no bar spam in logs
-        enable_model_summary=False,
+        enable_model_summary=False, enable_checkpointing=False,  # ours: StepCheckpoint
     )  # fmt: skip
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
-        summary = _summarize(trainer, module, dm, recorder, meta, resume_from, error_rate, torch)
+        summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate)
         if logger is not None:
             logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
             summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
@@ -124,10 +125,12 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     if trainer.is_global_zero:
         recorder.write()
         results.write_json(out / results.SUMMARY, summary)  # last: marks the run complete
+        for hpc in out.glob("hpc_ckpt_*.ckpt"):  # pre-emption checkpoints: superseded by the result
+            hpc.unlink()
     return summary
 
 
-def _summarize(trainer, module, dm, recorder, meta, resume_from, error_rate, torch) -> dict:
+def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate) -> dict:
     """Final numbers: errors on the full train/val/test splits in eval mode, plus bookkeeping."""
     device = module.device
     model = module.model if not module.channels_last else module
@@ -151,7 +154,7 @@ def _summarize(trainer, module, dm, recorder, meta, resume_from, error_rate, tor
         "params": sum(p.numel() for p in module.model.parameters()),
         "wall_time_s": recorder.wall_time_s(),
         "attempts": recorder.attempts,
-        "resumed_from_step": _checkpoint_step(resume_from, torch),
+        "resumed_from_step": resumed_from_step,
         "data_source": dm.raw.source,
         "data_sizes": dm.sizes,
         "device": str(device),

@@ -17,4 +17,5 @@ def add_grid_arguments(p: argparse.ArgumentParser) -> None:
 def load_grid(args):
     from ablate.experiment import load_experiment
 
-    return load_experiment(args.experiment, args.profile, args.overrides)
+    return load_experiment(args.experiment, args.profile, args.overrides,
+                           results_root=getattr(args, "results_dir", None))  # finds `tuned` values

@@ -7,6 +7,8 @@ def add_arguments(p) -> None:
     add_grid_arguments(p)
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--cell", type=int, help="run only this cell index (SLURM array tasks use this)")
+    p.add_argument("--expect-run-id", help="with --cell: refuse to run if that cell's run id differs "
+                                           "(the experiment changed since the job was submitted)")
     p.add_argument("--wandb", default="auto", choices=("auto", "online", "offline", "off"),
                    help="W&B mode; auto = online only with an API key and a reachable server")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
@@ -38,8 +40,13 @@ def main(args) -> int:
             raise UserError(f"--cell {args.cell}: {exp.name}/{exp.profile} has cells 0..{len(exp.cells) - 1}")
         from ablate.run import CellBusy, run_cell
 
+        cell = exp.cells[args.cell]
+        if args.expect_run_id and cell.run_id != args.expect_run_id:
+            raise UserError(f"{exp.path}: cell {args.cell} is now {cell.run_id}, not {args.expect_run_id}: "
+                            f"the experiment changed since submission; resubmit")  # fmt: skip
+
         try:
-            summary = run_cell(exp, exp.cells[args.cell], opts)
+            summary = run_cell(exp, cell, opts)
         except CellBusy as e:
             print(f"[ablate] cell {args.cell} not run: {e}", file=sys.stderr)
             return 1

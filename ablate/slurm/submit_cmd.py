@@ -1,0 +1,164 @@
+"""`python -m ablate submit EXP ...`: one SLURM array task per pending cell; returns at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HELP = "submit the pending cells of an experiment as SLURM array job(s) and return at once"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ablate.commands.common import add_grid_arguments
+
+    add_grid_arguments(p)
+    p.add_argument("--data-dir", help="dataset folder, visible from the compute nodes "
+                                      "(prepare it with `python -m ablate data fetch NAME --data-dir D`)")
+    g = p.add_argument_group("resources (one array task = one cell)")
+    g.add_argument("--partition", help="SLURM partition")
+    g.add_argument("--account", help="SLURM account")
+    g.add_argument("--qos", help="SLURM quality of service")
+    g.add_argument("--time", default="4:00:00", help="time limit per cell (default 4:00:00)")
+    g.add_argument("--gpus-per-task", type=int, default=0, metavar="N",
+                   help="GPUs per node for one cell; N > 1 trains with DDP, one process per GPU "
+                        "(default 0: CPU)")
+    g.add_argument("--nodes", type=int, default=1, metavar="M", help="nodes per cell (default 1)")
+    g.add_argument("--cpus-per-task", type=int, metavar="C", help="CPUs per training process")
+    g.add_argument("--mem", help="memory per node, e.g. 32G")
+    g.add_argument("--array-parallelism", type=int, metavar="P",
+                   help="at most P tasks of each array run at once (the %%P of --array)")
+    g.add_argument("--signal-seconds", type=int, default=120, metavar="S",
+                   help="USR1 this long before the time limit: checkpoint and requeue (default 120; "
+                        "SLURM may signal up to a minute early)")
+    p.add_argument("--wandb", default="offline", choices=("auto", "offline", "online", "off"),
+                   help="W&B mode on the compute nodes (default offline; upload later with "
+                        "`python -m ablate sync EXP`)")
+    p.add_argument("--python", default=sys.executable,
+                   help="Python on the compute nodes (default: this one, %(default)s)")
+    p.add_argument("--max-array-size", type=int, metavar="N",
+                   help="split arrays for this MaxArraySize (default: read `scontrol show config`)")
+    p.add_argument("--dry-run", action="store_true", help="print the script(s), submit nothing")
+
+
+def repo_root() -> Path:
+    """Where the tasks run, so `python -m ablate` imports this very code."""
+    import ablate
+
+    return Path(ablate.__file__).resolve().parent.parent
+
+
+def experiment_arg(value: str) -> str:
+    """A YAML path becomes absolute (tasks run elsewhere); an experiment name stays a name."""
+    path = Path(value)
+    return str(path.resolve()) if path.suffix in (".yaml", ".yml") else value
+
+
+def main(args: argparse.Namespace) -> int:
+    from ablate import results
+    from ablate.cli import UserError
+    from ablate.commands.common import load_grid
+    from ablate.data import check_available
+    from ablate.slurm import cluster, render, store
+
+    exp = load_grid(args)  # validates the whole grid first
+    if args.array_parallelism is not None and args.array_parallelism < 1:
+        raise UserError(f"--array-parallelism {args.array_parallelism}: must be >= 1")
+    for name in sorted({c.config["data"]["name"] for c in exp.cells}):
+        check_available(name, args.data_dir)  # compute nodes may have no internet
+
+    root = results.results_root(args.results_dir).resolve()
+    settings = render.JobSettings(
+        experiment=experiment_arg(args.experiment),
+        results_dir=str(root),
+        log_dir=str(store.log_dir(root, exp.name)),
+        workdir=str(repo_root()),
+        python=args.python,
+        time=args.time,
+        job_name=f"ablate-{exp.name}",
+        profile=exp.profile,
+        overrides=tuple(args.overrides),
+        data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        partition=args.partition, account=args.account, qos=args.qos,
+        nodes=args.nodes, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task,
+        mem=args.mem, signal_seconds=args.signal_seconds, wandb=args.wandb,
+    )  # fmt: skip
+
+    done = {c.index for c in exp.cells if results.is_complete(results.run_dir(root, exp.name, c.run_id))}
+    live = set() if args.dry_run else _live_cells(root, exp.name)
+    pending = [c.index for c in exp.cells if c.index not in done and c.index not in live]
+    print(f"{exp.name} (profile {exp.profile}): {len(exp.cells)} cells, {len(done)} done, "
+          f"{len(live - done)} queued or running, {len(pending)} to submit", file=sys.stderr)  # fmt: skip
+    if not pending:
+        return 0
+
+    max_size = args.max_array_size or _max_array_size(args.dry_run)
+    chunks = render.plan_arrays(pending, max_size, args.array_parallelism)
+    run_ids = {c.index: c.run_id for c in exp.cells}
+    scripts = [render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids) for ch in chunks]
+    if args.dry_run:
+        for ch, text in zip(chunks, scripts):
+            print(f"# ---- array of cells {render.compress_ranges(ch.cells)} (not submitted) ----")
+            print(text, end="")
+        return 0
+
+    if not cluster.available():
+        raise UserError("sbatch/squeue/scontrol not found: run `submit` on a SLURM login node "
+                        "(or use --dry-run to see the script)")  # fmt: skip
+    sdir = store.slurm_dir(root, exp.name)
+    store.log_dir(root, exp.name).mkdir(parents=True, exist_ok=True)  # sbatch needs it to exist
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    submitted = []
+    for k, (ch, text) in enumerate(zip(chunks, scripts)):
+        path = sdir / f"{stamp}-array{k}.sbatch"
+        results.atomic_write_text(path, text)
+        # SLURM's %P limits one array only: with a limit, array k+1 starts after array k ended.
+        after = submitted[-1][0] if submitted and args.array_parallelism else None
+        try:
+            job_id = cluster.sbatch(str(path), after=after)
+        except cluster.SlurmError as e:
+            done_ids = ", ".join(j for j, _ in submitted) or "none"
+            raise UserError(f"{path}: {e} (arrays submitted before this one: {done_ids})") from None
+        store.append_submission(root, exp.name, {
+            "job_id": job_id, "offset": ch.offset, "cells": ch.cells, "script": str(path),
+            "profile": exp.profile, "overrides": list(args.overrides), "submitted_at": stamp,
+            "after": after,
+        })  # fmt: skip
+        submitted.append((job_id, ch))
+        wait = f"\tafter {after}" if after else ""
+        print(f"{job_id}\tcells {render.compress_ranges(ch.cells)}\t{path}{wait}")
+    status = f"python -m ablate status {args.experiment} --results-dir {root}"
+    print(f"submitted {len(pending)} cells as {len(submitted)} array(s); follow with: {status}",
+          file=sys.stderr)
+    return 0
+
+
+def _max_array_size(dry_run: bool) -> int:
+    from ablate.cli import UserError
+    from ablate.slurm import cluster
+
+    try:
+        return cluster.max_array_size()
+    except cluster.SlurmError as e:
+        if dry_run:
+            print(f"note: {e}; assuming MaxArraySize={cluster.DEFAULT_MAX_ARRAY_SIZE}", file=sys.stderr)
+            return cluster.DEFAULT_MAX_ARRAY_SIZE
+        raise UserError(f"cannot read MaxArraySize: {e}") from None
+
+
+def _live_cells(root: Path, experiment: str) -> set[int]:
+    """Cells whose task is still queued or running from an earlier submit: not submitted twice."""
+    from ablate.slurm import cluster, store
+
+    subs = store.read_submissions(root, experiment)
+    if not subs or not cluster.available():
+        return set()
+    try:
+        queue = cluster.squeue({str(s["job_id"]) for s in subs})
+    except cluster.SlurmError as e:
+        print(f"warning: {e}; cannot tell which cells are still queued", file=sys.stderr)
+        return set()
+    to_cell = store.job_cell_map(subs)
+    return {to_cell[(e.job_id, e.task_id)] for e in queue if (e.job_id, e.task_id) in to_cell}
+

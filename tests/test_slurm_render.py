@@ -1,0 +1,206 @@
+"""The sbatch renderer: golden files, shell quoting (no injection), array splitting. No SLURM needed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ablate.errors import UserError
+from ablate.slurm import render
+from ablate.slurm.render import ArrayChunk, JobSettings, compress_ranges, plan_arrays
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("ABLATE_UPDATE_GOLDEN") == "1"  # regenerate: ABLATE_UPDATE_GOLDEN=1 pytest
+
+
+def settings(**kw) -> JobSettings:
+    base = dict(
+        experiment="degradation", results_dir="/scratch/me/results",
+        log_dir="/scratch/me/results/degradation/slurm/logs", workdir="/home/me/ablate",
+        python="/home/me/ablate/.venv/bin/python", time="4:00:00", job_name="ablate-degradation",
+        profile="paper",
+    )  # fmt: skip
+    return JobSettings(**{**base, **kw})
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"missing golden file {path}; create it with ABLATE_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} changed; if intended, rerun with ABLATE_UPDATE_GOLDEN=1"
+
+
+def test_golden_single_gpu_array():
+    s = settings(partition="gpu", account="proj-42", qos="normal", gpus_per_task=1,
+                 cpus_per_task=8, mem="32G", data_dir="/scratch/me/data",
+                 overrides=("optim.lr=0.05", "train.max_steps=20000"))  # fmt: skip
+    run_ids = {i: f"plain-20-s{i}-0123456789" for i in range(12)}
+    check_golden("slurm_single_gpu.sbatch",
+                 render.render_sbatch(s, ArrayChunk(0, (0, 1, 2, 5), 16), total_cells=12, run_ids=run_ids))
+
+
+def test_golden_ddp_two_nodes_with_offset():
+    s = settings(experiment="/home/me/ablate/experiments/convnext.yaml", profile="paper",
+                 partition="gpu", gpus_per_task=4, nodes=2, cpus_per_task=8, mem="200G",
+                 time="2-00:00:00", signal_seconds=300)  # fmt: skip
+    check_golden("slurm_ddp.sbatch", render.render_sbatch(s, ArrayChunk(1000, (0, 1, 7)), total_cells=1010))
+
+
+def test_rendering_is_pure():
+    s, ch = settings(), ArrayChunk(3, (0, 2))
+    assert render.render_sbatch(s, ch) == render.render_sbatch(s, ch)
+
+
+def test_ddp_launch_matches_lightning_requirements():
+    text = render.render_sbatch(settings(gpus_per_task=4, nodes=2), ArrayChunk(0, (0,)))
+    # Lightning under SLURM: tasks per node must equal devices, started by srun, one per GPU.
+    assert "#SBATCH --nodes=2\n" in text
+    assert "#SBATCH --ntasks-per-node=4\n" in text
+    assert "#SBATCH --gpus-per-node=4\n" in text
+    assert "--accelerator=gpu \\\n    --devices=4 \\\n    --num-nodes=2\n" in text
+    assert "\nsrun " in text
+    cpu = render.render_sbatch(settings(), ArrayChunk(0, (0,)))
+    assert "#SBATCH --ntasks-per-node=1\n" in cpu and "gpus-per-node" not in cpu
+    assert "--accelerator=cpu" in cpu
+
+
+def test_preemption_directives():
+    text = render.render_sbatch(settings(signal_seconds=90), ArrayChunk(0, (0,)))
+    for line in ("#SBATCH --requeue", "#SBATCH --signal=USR1@90", "#SBATCH --open-mode=append"):
+        assert line + "\n" in text
+    assert "B:USR1" not in text  # the signal must reach the srun-started trainer, not the shell
+
+
+NASTY = [
+    "x; touch PWNED",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "a'b\"c",
+    "--results-dir=/etc",
+    "spa ce",
+    "* ? [a]",
+    "${HOME}",
+    "é ü ☃",
+    "%A %a %%",
+]
+
+
+def _execute(text: str, tmp_path: Path) -> list[str]:
+    """Run the rendered script's shell part with a fake `srun`; return the argv `ablate run` got."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    argv_file = tmp_path / "argv"
+    (bindir / "srun").write_text(f'#!/bin/bash\nprintf "%s\\0" "$@" > {shlex.quote(str(argv_file))}\n')
+    (bindir / "srun").chmod(0o755)
+    script = tmp_path / "job.sbatch"
+    script.write_text(text)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "2",
+           "SLURM_ARRAY_JOB_ID": "77", "SLURM_JOB_ID": "79", "SLURM_JOB_NODELIST": "n1"}  # fmt: skip
+    subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, check=True, timeout=30)
+    return argv_file.read_bytes().decode().split("\0")[:-1]
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_user_values_cannot_inject_shell(value, tmp_path):
+    logs = tmp_path / f"logs {value}".replace("/", "_")
+    logs.mkdir()
+    experiment = "./" + value if value.startswith("-") else value  # a leading '-' is refused
+    s = settings(experiment=experiment, profile=value, overrides=(f"k={value}", value),
+                 results_dir=f"/r/{value}", data_dir=f"/d/{value}", log_dir=str(logs),
+                 partition=value, account=value, qos=value, job_name=value,
+                 python="/bin/echo")  # fmt: skip
+    text = render.render_sbatch(s, ArrayChunk(5, (0, 2)))
+    argv = _execute(text, tmp_path)
+    assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()
+    assert argv[:5] == ["--kill-on-bad-exit=1", "/bin/echo", "-m", "ablate", "run"]
+    assert argv[5] == experiment
+    opts = [a.partition("=") for a in argv[6:] if a != "--no-progress"]
+    assert all(a.startswith("--") and eq for a, eq, _ in opts)  # every option with a value: --opt=VALUE
+    got = {}
+    for a, _, v in opts:
+        got.setdefault(a, []).append(v)
+    assert got["--profile"] == [value]
+    assert got["--set"] == [f"k={value}", value]
+    assert got["--results-dir"] == [f"/r/{value}"]
+    assert got["--data-dir"] == [f"/d/{value}"]
+    assert got["--cell"] == ["7"]  # task 2 + offset 5
+    assert (logs / "cell-7.log").is_file()  # the log went where it should, despite the name
+    # Every #SBATCH value is one shell-quoted word: what sbatch's own parser reads back is the value.
+    for line in text.splitlines():
+        if line.startswith("#SBATCH --") and "=" in line:
+            flag, _, quoted = line[len("#SBATCH "):].partition("=")
+            words = shlex.split(quoted)
+            assert len(words) == 1, line
+            if flag in ("--partition", "--account", "--qos", "--job-name"):
+                assert words[0] == value
+            if flag == "--output":
+                assert words[0] == str(logs).replace("%", "%%") + "/%A_%a.out"
+
+
+@pytest.mark.parametrize("field", ["partition", "account", "qos", "experiment", "profile", "job_name"])
+def test_newlines_are_refused(field):
+    with pytest.raises(UserError):
+        settings(experiment="--results-dir=/etc")
+    with pytest.raises(UserError, match="newlines"):
+        settings(**{field: "gpu\n#SBATCH --wrap=evil\ntouch PWNED"})
+    with pytest.raises(UserError, match="newlines"):
+        settings(overrides=("a=1\rb", "ok=1"))
+
+
+@pytest.mark.parametrize("value,seconds", [
+    ("30", 1800), ("30:15", 1815), ("4:00:00", 14400), ("1-0", 86400), ("1-2:30", 95400),
+    ("2-00:00:00", 172800),
+])  # fmt: skip
+def test_time_formats(value, seconds):
+    assert render.time_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(time="4h"), "--time"),
+    (dict(time="1:00", signal_seconds=120), "--signal-seconds"),
+    (dict(mem="32 GB"), "--mem"),
+    (dict(nodes=0), "--nodes"),
+    (dict(wandb="sometimes"), "--wandb"),
+    (dict(partition=""), "may not be empty"),
+])  # fmt: skip
+def test_invalid_settings_raise_user_errors(kw, match):
+    with pytest.raises(UserError, match=match):
+        settings(**kw)
+
+
+def test_compress_ranges():
+    assert compress_ranges([]) == ""
+    assert compress_ranges([5]) == "5"
+    assert compress_ranges([0, 1, 2, 5, 7, 8, 8]) == "0-2,5,7-8"
+    assert compress_ranges([9, 3, 5]) == "3,5,9"
+
+
+def test_twelve_cells_max_array_size_five_makes_three_arrays():
+    chunks = plan_arrays(range(12), max_array_size=5, parallelism=2)
+    assert [c.array_spec for c in chunks] == ["0-4%2", "0-4%2", "0-1%2"]
+    assert [c.offset for c in chunks] == [0, 5, 10]
+    assert [c.cells for c in chunks] == [list(range(5)), list(range(5, 10)), [10, 11]]
+
+
+@pytest.mark.parametrize("cells,size", [
+    ([3, 5, 9], 1001), ([0, 1000, 1001, 2500], 1001), (list(range(0, 40, 3)), 7), ([7], 1),
+    ([2, 4, 6, 8, 10, 2000], 5),
+])  # fmt: skip
+def test_plan_arrays_maps_every_cell_once_below_the_limit(cells, size):
+    chunks = plan_arrays(cells, size)
+    assert sorted(c for ch in chunks for c in ch.cells) == sorted(cells)
+    for ch in chunks:
+        assert all(0 <= i < size for i in ch.indices)  # the task id VALUE is bounded
+        assert len(ch.indices) <= size
+        assert ch.indices[0] == 0  # the offset is the first cell: no wasted id range
+
+
+def test_sparse_pending_cells_keep_their_index():
+    (chunk,) = plan_arrays([3, 5, 9], 1001, parallelism=2)
+    assert chunk.offset == 3 and chunk.array_spec == "0,2,6%2" and chunk.cells == [3, 5, 9]

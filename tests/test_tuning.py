@@ -1,0 +1,102 @@
+"""Optuna tuning: a study is stored per (experiment, profile, arm), a second `tune` resumes it,
+`optim.lr: tuned` resolves to its best value (and changes the run id), a missing study is one line
+naming the command to run. Tiny budgets: digits, width 4, 12 steps."""
+
+from pathlib import Path
+
+import pytest
+
+from ablate.experiment import ExperimentError, expand, find_experiment, load_experiment, read_spec
+from ablate.tuning import STORAGE_FILES, best_params, choose_storage, load_study, tune, tune_dir
+from tests.conftest import TINY, run_cli
+
+
+def sets(*items):
+    return [a for item in items for a in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def tuned_root(tmp_path_factory):
+    """Both activation arms tuned in-process (1 trial each), as a following `run` needs."""
+    root = tmp_path_factory.mktemp("tuned")
+    for arm in ("relu", "tanh"):
+        tune("activation", arm, 1, overrides=TINY, results_root=root, echo=lambda *_: None)
+    return root
+
+
+def test_tune_cli_stores_the_study_and_resumes_it(tuned_root):
+    res = run_cli("tune", "activation", "--arm", "tanh", "--trials", "1", *sets(*TINY),
+                  "--results-dir", str(tuned_root))  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "1 trials so far" in res.stdout and "2 trials in the study" in res.stdout
+    assert "activation/quick/tanh" in res.stdout and "validation error" in res.stdout
+    assert (tune_dir(tuned_root, "activation") / STORAGE_FILES["sqlite"]).is_file()
+    study = load_study(tuned_root, "activation", "quick", "tanh")
+    assert len(study.trials) == 2 and study.user_attrs["split"] == "val"
+    assert study.user_attrs["budget"]["max_steps"] == 12
+    # Trial runs live under _tune/, never among the grid's cells.
+    trial_runs = list((tune_dir(tuned_root, "activation") / "quick" / "tanh").rglob("summary.json"))
+    assert len(trial_runs) >= 1
+    assert not [d for d in (tuned_root / "activation").iterdir() if not d.name.startswith("_")]
+
+
+def test_lr_tuned_uses_each_arms_best_value(tuned_root):
+    exp = load_experiment("activation", overrides=[*TINY, "optim.lr=tuned"], results_root=tuned_root)
+    for arm in ("relu", "tanh"):
+        best = best_params(tuned_root, "activation", "quick", arm)["optim.lr"]
+        assert [c.config["optim"]["lr"] for c in exp.cells if c.arm == arm] == [best]
+        record = exp.spec["_tuned"][arm]
+        assert record["values"] == {"optim.lr": best} and record["split"] == "val"
+        assert record["budget"]["max_steps"] == 12 and sum(record["trials"].values()) >= 1
+
+
+def test_run_with_lr_tuned_trains_with_the_best_value_and_reports_it(tuned_root):
+    res = run_cli("run", "activation", *sets(*TINY, "optim.lr=tuned"), "--results-dir", str(tuned_root),
+                  "--wandb", "off", "--no-progress")  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    import json
+
+    for arm in ("relu", "tanh"):
+        best = best_params(tuned_root, "activation", "quick", arm)["optim.lr"]
+        cfg = json.loads(next((tuned_root / "activation").glob(f"{arm}-s0-*/config.json")).read_text())
+        assert cfg["config"]["optim"]["lr"] == best
+    report = (tuned_root / "activation" / "_report-quick" / "report.md").read_text()
+    assert "Tuned, arm `tanh`" in report and "validation" in report and "test set was not used" in report
+
+
+def test_run_id_follows_the_tuned_value():
+    path = find_experiment("activation")
+    spec = read_spec(path)
+
+    def ids(lr):
+        return [c.run_id for c in expand(spec, "quick", {"optim.lr": "tuned"}, path, lambda arm, keys: {"optim.lr": lr})]
+
+    assert ids(0.01) == ids(0.01) and ids(0.01) != ids(0.02)
+
+
+def test_missing_study_names_the_command(tmp_path):
+    with pytest.raises(ExperimentError) as e:
+        load_experiment("activation", overrides=["optim.lr=tuned"], results_root=tmp_path)
+    msg = str(e.value)
+    assert "activation.yaml" in msg and "'relu'" in msg
+    assert f"python -m ablate tune activation --arm relu --profile quick" in msg
+    res = run_cli("run", "activation", "--set", "optim.lr=tuned", "--results-dir", str(tmp_path))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "ablate tune activation --arm relu" in res.stderr
+
+
+def test_journal_storage_for_shared_file_systems(tmp_path):
+    study = tune("activation", "relu", 1, overrides=TINY, results_root=tmp_path, storage="journal",
+                 echo=lambda *_: None)  # fmt: skip
+    assert (tune_dir(tmp_path, "activation") / STORAGE_FILES["journal"]).is_file()
+    assert choose_storage(tmp_path, "activation") == "journal"  # auto keeps using the existing one
+    assert load_study(tmp_path, "activation", "quick", "relu").trials[0].params == study.trials[0].params
+
+
+def test_tune_rejects_unknown_arm_and_changed_budget(tuned_root):
+    from ablate.errors import UserError
+
+    with pytest.raises(UserError, match="no arm 'sigmoid'"):
+        tune("activation", "sigmoid", 1, results_root=tuned_root)
+    with pytest.raises(UserError, match="other settings"):
+        tune("activation", "relu", 1, overrides=[*TINY, "train.max_steps=14"], results_root=tuned_root)
