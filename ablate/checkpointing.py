@@ -36,7 +36,7 @@ class StepCheckpoint(pl.Callback):
         self._pending = False
         final = self.dirpath / f"step{trainer.global_step}.ckpt"
         tmp = final.with_name(final.name + ".tmp")
-        trainer.save_checkpoint(tmp)  # every rank calls it; rank 0 writes
+        trainer.save_checkpoint(tmp, weights_only=False)  # full state to resume; rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, final)
             for old in self.dirpath.glob("step*.ckpt"):

@@ -114,7 +114,9 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         enable_model_summary=False, enable_checkpointing=False,  # ours: StepCheckpoint
     )  # fmt: skip
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
+        # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None,
+                    weights_only=True)  # fmt: skip
         summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate)
         if logger is not None:
             logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})

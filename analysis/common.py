@@ -156,6 +156,12 @@ class Analysis:
               f"{v.claim} — {v.statistic}" for v in self.verdicts],
             "", f"![figure]({figure_name})", "",
         ]  # fmt: skip
-        if self.notes:
-            lines += ["## Notes", "", *[f"- {n}" for n in self.notes], ""]
+        notes = list(self.notes)
+        failed = [v.id for v in self.verdicts if v.holds is False]
+        if failed:
+            notes.insert(0, f"Not shown in these runs: {', '.join(failed)}. This is what was measured at this "
+                            f"scale (profile `{exp.profile}`); it speaks to the paper's setting only as far "
+                            "as that profile reproduces it.")  # fmt: skip
+        if notes:
+            lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
         return "\n".join(lines)

@@ -29,7 +29,8 @@ BY_ID = {c.id: c for c in CLAIMS}
     (60000, 54000, ABOUT, "holds"),  # "about 60,000": one significant digit
     (100, 89.4, ABOUT, "approximately"),  # "almost all" = 100%, holds from 90%
     (Between(8, 9), 8.56, ROUNDED, "holds"),
-    (Between(8, 9), 7.9, ROUNDED, "approximately"),  # 1.25% below the range
+    (Between(8, 9), 7.9, ROUNDED, "holds"),  # 1.25% below the range: within rounding
+    (Between(8, 9), 7.5, ROUNDED, "approximately"),  # 6.25% below
     (Between(8, 9), 4.0, ROUNDED, "refuted"),
     ((6, 24, 24), (6, 24, 24), EXACT, "holds"),
     ((6, 24, 24), (6, 28, 28), EXACT, "refuted"),

@@ -1,5 +1,8 @@
 """The two small MNIST networks of the seed's comparison table (000_d3f32fda5f8ed65b.txt).
 
+Lineage: "Our CNN" is a modern LeNet (LeCun et al. 1998, Proc. IEEE 86(11)) with ReLU and max
+pooling; SimpleResNet uses the residual block of He et al. 2015 (arXiv:1512.03385).
+
 The seed prints only a table: "Our CNN" 206,922 parameters, 2 conv layers, ReLU, max pooling, no
 BatchNorm, flattening 1,568 features (32x7x7, "spatial size 7"), two FC layers; "SimpleResNet"
 56,170 parameters, 7 conv layers (1 + 3x2), 3 residual blocks, ReLU, BatchNorm, global average

@@ -6,7 +6,8 @@ ICLR 2015, arXiv:1409.1556, Table 1 (configurations A, B, D, E).
 Every conv is 3x3, stride 1, padding 1; every max pool 2x2, stride 2; the width doubles after each
 pool until it reaches 512 (64, 128, 256, 512, 512). Three FC layers: 25,088 -> 4096 -> 4096 ->
 1000. VGG-16 has 138,357,544 parameters (the paper's "138M"), 89% of them in the FC layers.
-The `_bn` variants put BatchNorm after each conv (torchvision's; BN postdates the paper).
+The `_bn` variants put BatchNorm after each conv (torchvision's; BN postdates the paper); as in
+torchvision the convs keep their (then redundant) biases, so the counts match its vgg*_bn.
 Knobs: activation, norm, `kernel_size` (the ablation of 3x3 stacks: 5 or 7 keeps 'same' padding),
 `width` (first-stage filters; 64 in the paper), `fc_width` (4096). An adaptive average pool to 7x7
 (as torchvision) is the identity at 224x224 and lets smaller inputs through.
@@ -43,7 +44,7 @@ class VGG(nn.Module):
             c_out = min(width * 2**stage, 8 * width)  # 64, 128, 256, 512, 512
             for _ in range(n_convs):
                 layers += [
-                    nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=norm == "none"),
+                    nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2),  # biased, as torchvision
                     get_norm(norm, c_out), get_activation(activation),
                 ]
                 c_in = c_out
