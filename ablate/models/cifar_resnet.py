@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ablate.models.layers import get_activation, get_norm
+from ablate.models.layers import get_activation, get_norm, he_init
 from ablate.models.registry import register_model
 
 SHORTCUTS = ("A", "B", "none")
@@ -101,16 +101,7 @@ class CifarResNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_ch, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # He et al. initialise as in their ref. [13] (He init, fan_out for convs).
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)  # He et al. initialise as in their ref. [13]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(x))

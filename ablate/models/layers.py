@@ -51,3 +51,13 @@ def get_activation(name: str) -> nn.Module:
 
 def get_norm(name: str, channels: int) -> nn.Module:
     return _lookup(NORMS, "norm", name)(channels)
+
+
+def he_init(model: nn.Module) -> None:
+    """He et al. 2015 initialisation as ResNets use it: convs normal with fan_out, norms to identity."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

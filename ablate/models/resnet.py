@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from ablate.models.cifar_resnet import SHORTCUTS, BasicBlock, make_shortcut
-from ablate.models.layers import get_activation, get_norm
+from ablate.models.layers import get_activation, get_norm, he_init
 from ablate.models.registry import register_model
 
 # Blocks per stage (Table 1) and the block kind.
@@ -92,12 +92,7 @@ class ResNet(nn.Module):
                 c_in = planes * expansion
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
-        for m in self.modules():  # as torchvision (He init, fan_out)
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)  # as torchvision
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
