@@ -135,15 +135,20 @@ def conv_fc_split(name: str) -> dict[str, float]:
     }
 
 
-def output_shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module]) -> list[tuple]:
-    """Output shape (batch dimension dropped) of each module in `modules` when running x."""
+def _shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module], side: str) -> list[tuple]:
+    """Input or output shape (batch dimension dropped) of each module in `modules` when running x.
+    The hooks return None, so the forward pass is unchanged."""
     shapes: dict[int, tuple] = {}
 
-    def hook(k, tensor):  # returns None, so the forward pass is unchanged
+    def record(k, tensor):
         shapes.setdefault(k, tuple(tensor.shape[1:]))
 
-    hooks = [m.register_forward_hook(lambda mod, i, o, k=k: hook(k, o))
-             for k, m in enumerate(modules)]
+    if side == "input":
+        hooks = [m.register_forward_pre_hook(lambda mod, i, k=k: record(k, i[0]))
+                 for k, m in enumerate(modules)]  # fmt: skip
+    else:
+        hooks = [m.register_forward_hook(lambda mod, i, o, k=k: record(k, o))
+                 for k, m in enumerate(modules)]  # fmt: skip
     try:
         with torch.no_grad():
             model(x)
@@ -151,24 +156,16 @@ def output_shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module]) -
         for h in hooks:
             h.remove()
     return [shapes[k] for k in range(len(modules))]
+
+
+def output_shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module]) -> list[tuple]:
+    """Output shape (batch dimension dropped) of each module in `modules` when running x."""
+    return _shapes(model, x, modules, "output")
 
 
 def input_shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module]) -> list[tuple]:
     """Input shape (batch dimension dropped) of each module in `modules` when running x."""
-    shapes: dict[int, tuple] = {}
-
-    def hook(k, tensor):
-        shapes.setdefault(k, tuple(tensor.shape[1:]))
-
-    hooks = [m.register_forward_pre_hook(lambda mod, i, k=k: hook(k, i[0]))
-             for k, m in enumerate(modules)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return [shapes[k] for k in range(len(modules))]
+    return _shapes(model, x, modules, "input")
 
 
 class _DepthMode(TorchFunctionMode):
