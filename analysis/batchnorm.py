@@ -110,7 +110,7 @@ def table(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                      "diverged": int(r.diverged.sum())})  # fmt: skip
     t = pd.DataFrame(rows)
     md = pd.DataFrame({
-        "arm": t.arm, "BN": t.bn.map({True: "yes", False: "no"}), "lr": [f"{v:.4g} (x{f:g})" for v, f in zip(t.lr, t.factor)],
+        "arm": t.arm, "BN": t.bn.map({True: "yes", False: "no"}), "lr": [f"{v:.4g}" + (f" (x{f:g})" if p == "conv" else "") for v, f, p in zip(t.lr, t.factor, t.part)],
         "n": t.n, "target acc %": [f"{100 * v:.0f}" for v in t.target],
         "reached": [f"{a}/{n}" for a, n in zip(t.reached, t.n)],
         "steps to target": [("≥ " if a < n else "") + fmt_mean_std(m, s, n, 1, 0)
@@ -157,8 +157,9 @@ def analyze(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> Analysis:
         "Steps to target: first evaluation whose test accuracy reaches the dataset's target "
         f"({', '.join(f'{k} {100 * v:.0f}%' for k, v in targets.items())}); '≥' marks arms where some "
         "seed never did (counted as the run length). Resolution: one evaluation interval.",
-        "lr factor = the arm's learning rate over the smallest one of its part; the paper's "
-        "BN-x5/BN-x30 are Inception on ImageNet, ours a small conv net.",
+        "Conv nets: lr factor = the arm's learning rate over the smallest conv one (the base); the paper's "
+        "BN-x5/BN-x30 are Inception on ImageNet, ours a small conv net. MLPs: each at its own learning rate "
+        "(the profile says how each was chosen), so 'faster (MLP)' compares each net at its own good rate.",
         *describe_tuned(spec),
     ]
     stuck = [a for a, acc, bn in zip(t.arm, t["final acc mean"], t.bn) if not bn and t.set_index("arm").loc[a, "factor"] == 1

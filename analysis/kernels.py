@@ -146,6 +146,15 @@ def figure(t: pd.DataFrame):
     return fig
 
 
+def _lr_note(runs: pd.DataFrame) -> str:
+    if "cfg.optim.lr" not in runs:
+        return ""
+    per_arm = runs.groupby("arm", sort=False)["cfg.optim.lr"].first()
+    shared = " (one rate for all: the comparison favours the arm it suits; tune each arm for a fair one)"
+    return ("; learning rate per arm: " + ", ".join(f"{a} {lr:g}" for a, lr in per_arm.items())
+            + ("" if per_arm.nunique() > 1 else shared))  # fmt: skip
+
+
 def analyze(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> Analysis:
     from ablate.tuning import describe_tuned
 
@@ -156,15 +165,14 @@ def analyze(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> Analysis:
         "Receptive field, weights, parameters and multiply-adds are measured on the models built "
         "from each arm's config; every unit maps C -> C channels, so the per-unit reduction is the "
         "paper's 1 - 18/25 = 28% (1 - 27/49 = 45%) and the whole-net reduction is smaller.",
-        "Accuracy: final test error after the same number of steps with the same learning rate.",
+        "Accuracy: final test error after the same number of steps" + _lr_note(runs) + ".",
         *describe_tuned(spec),
     ]
     stuck = [a for a in t.arm if t.set_index("arm").loc[a, "train error mean"] >= 0.8]
     if stuck:
         notes.append(
-            f"{', '.join(stuck)} did not train (training error near chance) at the shared learning rate "
-            f"{', '.join(f'{v:g}' for v in sorted(set(runs['cfg.optim.lr'])))}: the accuracy verdicts then "
-            "measure an optimisation failure of the deeper plain stacks, not the architectures' capacity. "
+            f"{', '.join(stuck)} did not train (training error near chance){_lr_note(runs)}. The accuracy "
+            "verdicts then measure an optimisation failure of the deeper plain stacks, not the architectures' capacity. "
             "Tune each arm (`python -m ablate tune kernels --arm ARM`, then --set optim.lr=tuned).")  # fmt: skip
     if set(runs["cfg.data.name"]) == {"digits"}:
         notes.append("On 8x8 digits every receptive field above 8 px covers the whole image; the "

@@ -12,7 +12,11 @@ receptive field (two 3x3 = one 5x5, three 3x3 = one 7x7). A shared 3x3 stem conv
 `units_per_stage` units at widths width, 2*width, ..., each unit C -> C channels; between stages a
 2x2 max pool and a shared 1x1 conv that doubles the width; global average pooling; one linear
 classifier. `norm` ('batch' | 'none') and `activation` are knobs, so the BatchNorm ablation uses
-the same class.
+the same class. Convs get He et al.'s initialisation: with PyTorch's default (variance 1/(3 fan_in))
+every ReLU layer of a plain net shrinks the signal's variance about 3x, so the deeper 3x3 stacks
+(6 and 8 convs vs 4) did not train at all at any learning rate in 300 steps (validation error at
+chance for lr 1e-3..0.3): a handicap of the initialisation, not of the kernel size. VGG had the
+same problem and pre-trained its deeper nets from shallower ones (§3.1).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ablate.models.layers import get_activation, get_norm
+from ablate.models.layers import get_activation, get_norm, he_init
 from ablate.models.registry import register_model
 
 
@@ -86,6 +90,7 @@ class KernelNet(nn.Module):
         c_in = c
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
