@@ -46,6 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "precision": "32-true",  # Lightning precision: 32-true | bf16-mixed | 16-mixed
         "grad_clip": None,  # max gradient norm, None: no clipping
         "channels_last": False,  # NHWC memory format (faster convs on recent GPUs and CPUs)
+        "label_smoothing": 0.0,  # cross-entropy target smoothing of the training loss (0: none)
     },
 }
 
@@ -68,9 +69,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 # Optuna study (`python -m ablate tune EXP --arm ARM`), looked up when the grid is expanded.
 TUNED = "tuned"
 TUNABLE = ("optim.lr", "optim.weight_decay")
-
-# Set by the harness from the dataset; an experiment may still override them.
-MODEL_KEYS_FROM_DATA = ("num_classes", "in_channels")
 
 
 class ConfigError(ValueError):
@@ -128,10 +126,12 @@ def _check_value(key: str, value: Any, expected: type | None) -> None:
         raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(CHOICES[key])}")
 
 
-def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str]) -> None:
+def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
+             model_choices: dict[str, tuple[str, ...]] | None = None) -> None:  # fmt: skip
     """Raise ConfigError for an unknown key, a wrong type, an unknown choice.
 
-    model_params: the registered builder's keyword arguments and defaults (from builder_params).
+    model_params: the registered builder's keyword arguments and defaults (from builder_params);
+    model_choices: the valid values of its string knobs (from builder_choices).
     """
     unknown_sections = sorted(set(cfg) - set(DEFAULTS))
     if unknown_sections:
@@ -142,7 +142,7 @@ def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str]) -> No
     for key, value in flatten(cfg).items():
         section, _, name = key.partition(".")
         if section == "model" and name != "name":
-            _check_model_key(key, name, value, model_params, cfg["model"]["name"])
+            _check_model_key(key, name, value, model_params, cfg["model"]["name"], model_choices or {})
             continue
         if key not in defaults:
             valid = sorted(k for k in defaults if k.startswith(section + "."))
@@ -157,7 +157,7 @@ def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str]) -> No
         )
 
 
-def _check_model_key(key, name, value, model_params, model_name) -> None:
+def _check_model_key(key, name, value, model_params, model_name, choices) -> None:
     if name not in model_params:
         raise ConfigError(
             f"unknown key {key!r} for model {model_name!r}; valid: "
@@ -166,6 +166,8 @@ def _check_model_key(key, name, value, model_params, model_name) -> None:
     default = model_params[name]
     if default is not None and default is not inspect.Parameter.empty:
         _check_value(key, value, type(default))
+    if name in choices and value not in choices[name]:
+        raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(choices[name])}")
 
 
 def default_config() -> dict:

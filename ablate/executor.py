@@ -31,13 +31,6 @@ class GridOutcome:
     failed: dict[str, str] = field(default_factory=dict)  # run id -> error
 
 
-def pending_cells(experiment: Experiment, root) -> list[Cell]:
-    return [
-        c for c in experiment.cells
-        if not results.is_complete(results.run_dir(root, experiment.name, c.run_id))
-    ]  # fmt: skip
-
-
 def resolve_jobs(jobs: int | str, n_cells: int, accelerator: str) -> int:
     if jobs != "auto":
         return max(1, int(jobs))

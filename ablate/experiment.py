@@ -221,7 +221,7 @@ def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path,
 
 def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
     from ablate.data import list_datasets
-    from ablate.models import builder_params, get_builder, UnknownModelError
+    from ablate.models import UnknownModelError, builder_choices, builder_params, get_builder
 
     cfg = C.default_config()
     for where, overrides in layers:
@@ -235,7 +235,8 @@ def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
     except UnknownModelError as e:
         raise ExperimentError(f"{path}: {where}: key 'model.name': {e}") from None
     try:
-        C.validate(cfg, builder_params(cfg["model"]["name"]), list_datasets())
+        name = cfg["model"]["name"]
+        C.validate(cfg, builder_params(name), list_datasets(), builder_choices(name))
     except C.ConfigError as e:
         raise ExperimentError(f"{path}: {where}: {e}") from None
     return cfg

@@ -1,8 +1,10 @@
 """The one LightningModule: it is handed a network and owns loss, metrics and optimisation.
 
-Training loss and error are logged every `log_every` steps; validation and test error at every
-evaluation. A non-finite loss stops the run and marks it diverged instead of crashing it: for a
-very deep plain net that is a finding.
+Training loss and error are logged every step (the Trainer's log_every_n_steps decides which steps
+reach the loggers); validation and test error at every evaluation. A non-finite loss stops the run
+and marks it diverged instead of crashing it: for a very deep plain net that is a finding.
+`label_smoothing` (Szegedy et al. 2016; part of ConvNeXt's training recipe) smooths the training
+targets only; the logged training error is still against the true labels.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ EVAL_SPLITS = ("val", "test")  # the order of the DataModule's val_dataloader li
 
 class Classifier(pl.LightningModule):
     def __init__(self, model: nn.Module, num_classes: int, optim: dict, schedule: dict, max_steps: int,
-                 log_every: int = 10, channels_last: bool = False):  # fmt: skip
+                 channels_last: bool = False, label_smoothing: float = 0.0):  # fmt: skip
         super().__init__()
         self.model = model
         self.optim_cfg, self.schedule_cfg, self.max_steps = optim, schedule, max_steps
-        self.log_every, self.channels_last = log_every, channels_last
+        self.channels_last, self.label_smoothing = channels_last, label_smoothing
         self.eval_acc = nn.ModuleList(
             MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS
         )
@@ -40,7 +42,7 @@ class Classifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         if not torch.isfinite(loss):
             self.diverged_at = self.global_step
             self.trainer.should_stop = True

@@ -92,7 +92,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     net = build_model(cfg["model"]["name"], **model_kwargs)
     train = cfg["train"]
     module = Classifier(net, dm.num_classes, cfg["optim"], cfg["schedule"], train["max_steps"],
-                        train["log_every"], train["channels_last"])  # fmt: skip
+                        train["channels_last"], train["label_smoothing"])  # fmt: skip
 
     recorder = MetricsRecorder(out / results.METRICS, train["log_every"])
     eval_every = train["eval_every"] or train["max_steps"]

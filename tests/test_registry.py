@@ -80,3 +80,16 @@ def test_knobs_are_builder_params():
     for knob in ("depth", "shortcut", "width", "activation", "norm", "num_classes", "in_channels"):
         assert knob in params
     assert "cifar_resnet1202" in list_models()
+
+
+def test_string_knobs_are_checked_against_their_choices_before_training():
+    from ablate.experiment import ExperimentError, load_experiment
+    from ablate.models import builder_choices, builder_params, list_models
+
+    for name in list_models():  # every builder's own defaults are valid
+        params = builder_params(name)
+        assert all(params[k] in v for k, v in builder_choices(name).items()), name
+    assert "relu6" in builder_choices("mobilenet_v2")["activation"]
+    assert builder_choices("bn_mlp")["norm"] == ("batch", "none")
+    with pytest.raises(ExperimentError, match=r"kernels.yaml: .*key 'model.activation': 'relu7' is not one of relu"):
+        load_experiment("kernels", "quick", overrides=["model.activation=relu7"])

@@ -6,6 +6,7 @@ reader sees every family in one place (no star-import side effects).
 
 from ablate.models.registry import (  # noqa: F401
     UnknownModelError,
+    builder_choices,
     build_model,
     builder_params,
     get_builder,
@@ -29,3 +30,4 @@ from ablate.models import convnext  # noqa: F401,E402
 # --- ablation models (issue 4) ---
 from ablate.models import small_convnets  # noqa: F401,E402
 from ablate.models import bn_mlp  # noqa: F401,E402
+from ablate.models import convnext_roadmap  # noqa: F401,E402

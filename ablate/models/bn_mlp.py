@@ -36,3 +36,6 @@ def bn_mlp(
         n_in = hidden
     layers.append(nn.Linear(n_in, num_classes))
     return nn.Sequential(*layers)
+
+
+bn_mlp.choices = {"norm": tuple(NORMS_1D)}  # BatchNorm1d or nothing (not the 2-d table's norms)

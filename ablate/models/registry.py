@@ -74,5 +74,18 @@ def builder_params(name: str) -> dict[str, object]:
     }
 
 
+def builder_choices(name: str) -> dict[str, tuple[str, ...]]:
+    """The valid values of a builder's string knobs, checked before anything trains: knobs named
+    `activation` and `norm` take the layer tables' names; a builder may declare more in a `choices`
+    attribute (e.g. convnext_roadmap's `step`)."""
+    from ablate.models.layers import ACTIVATIONS, NORMS
+
+    params = builder_params(name)
+    out = {k: tuple(v) for k, v in {"activation": ACTIVATIONS, "norm": NORMS}.items() if k in params}
+    out.update(getattr(get_builder(name), "choices", {}))
+    # A builder's own default is valid even where the tables lack it (LeNet's scaled tanh, relu6).
+    return {k: v if params[k] in v else (params[k], *v) for k, v in out.items()}
+
+
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
