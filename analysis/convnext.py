@@ -54,9 +54,10 @@ def norm_gflops(step: str) -> float:
     import torch.nn as nn
 
     from ablate.claims.measure import meta_build
+    from ablate.models.layers import ChannelLayerNorm
 
     model, total = meta_build("convnext_roadmap", step=step).eval(), [0]
-    per_element = {nn.LayerNorm: 5, nn.BatchNorm2d: 2}
+    per_element = {nn.LayerNorm: 5, ChannelLayerNorm: 5, nn.BatchNorm2d: 2}
 
     def count(module, _inputs, output):
         total[0] += per_element[type(module)] * output.numel()

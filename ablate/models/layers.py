@@ -19,14 +19,23 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 
 class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channel dimension of an NCHW tensor (ConvNeXt's 'channels_first' LN)."""
+    """LayerNorm over the channel dimension of an NCHW tensor (ConvNeXt's 'channels_first' LN).
+
+    Written out (mean and biased variance over channels), as ConvNeXt's own code does for NCHW,
+    rather than through the fused kernel: with torch 2.14.1 on one CPU thread, training the
+    roadmap's BN -> LN step at width 6 (`convnext_roadmap(step='layer_norm', width_mult=0.0625)`)
+    through `nn.LayerNorm` aborted with heap corruption ("corrupted double-linked list"); this form
+    does not (tests/test_convnext.py runs that case)."""
 
     def __init__(self, channels: int, eps: float = 1e-6):
         super().__init__()
-        self.norm = nn.LayerNorm(channels, eps=eps)
+        self.norm = nn.LayerNorm(channels, eps=eps)  # holds weight, bias and eps (state-dict keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.norm.eps)
+        return x * self.norm.weight[:, None, None] + self.norm.bias[:, None, None]
 
 
 # Each factory takes the number of channels of the feature map it normalises.
