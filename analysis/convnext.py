@@ -210,7 +210,8 @@ def figure(t: pd.DataFrame):
     for ax, acc, sd, color, title in panels:
         ok = acc.notna()
         ax.barh([yy for yy, k in zip(y, ok) if k], acc[ok], xerr=sd[ok], color=color, alpha=0.75, capsize=2)
-        lo, hi = acc[ok].min() if ok.any() else 0, acc[ok].max() if ok.any() else 1
+        lo = (acc - sd)[ok].min() if ok.any() else 0  # whole error bars inside the axes
+        hi = (acc + sd)[ok].max() if ok.any() else 1
         pad = max(1.0, 0.15 * (hi - lo))
         ax.set_xlim(lo - 2 * pad, hi + 2.5 * pad)
         for yy, a, e, g in zip(y, acc, sd, t.gmacs_224):
