@@ -40,9 +40,9 @@ def roadmap_compute(step: str) -> tuple[float, int]:
     """(10^9 multiply-adds at 224x224, parameters) of a step's full-size ImageNet network."""
     import torch
 
-    from ablate.claims.measure import count_params, gmacs, meta_build
+    from ablate.claims.measure import count_params, gmacs, lab_model
 
-    model = meta_build("convnext_roadmap", step=step).eval()
+    model = lab_model("convnext_roadmap", step=step)
     return gmacs(model, torch.empty(1, 3, 224, 224, device="meta")), count_params(model)
 
 
@@ -53,20 +53,17 @@ def norm_gflops(step: str) -> float:
     import torch
     import torch.nn as nn
 
-    from ablate.claims.measure import meta_build
+    from ablate.claims.measure import lab_model, run_with_hooks
     from ablate.models.layers import ChannelLayerNorm
 
-    model, total = meta_build("convnext_roadmap", step=step).eval(), [0]
+    model, total = lab_model("convnext_roadmap", step=step), [0]
     per_element = {nn.LayerNorm: 5, ChannelLayerNorm: 5, nn.BatchNorm2d: 2}
 
-    def count(module, _inputs, output):
+    def count(_k, module, _inputs, output):
         total[0] += per_element[type(module)] * output.numel()
 
-    for m in model.modules():
-        if type(m) in per_element:
-            m.register_forward_hook(count)
-    with torch.no_grad():
-        model(torch.empty(1, 3, 224, 224, device="meta"))
+    norms = [m for m in model.modules() if type(m) in per_element]
+    run_with_hooks(model, torch.empty(1, 3, 224, 224, device="meta"), norms, count)
     return total[0] / 1e9
 
 

@@ -27,7 +27,10 @@ def structure(cfg_model: dict, dataset: str) -> dict:
     import torch.nn as nn
 
     from ablate.models import build_model
-    from ablate.models.small_convnets import macs, receptive_field
+    import torch
+
+    from ablate.claims.measure import macs
+    from ablate.models.small_convnets import receptive_field
 
     shape = INPUT_SHAPES.get(dataset, (3, 32, 32))
     model = build_model(cfg_model["name"], in_channels=shape[0], num_classes=10,
@@ -39,7 +42,7 @@ def structure(cfg_model: dict, dataset: str) -> dict:
     unit = sum(m.weight.numel() for m in unit_convs if m.out_channels == first_width)
     units = max(1, sum(m.out_channels == first_width for m in unit_convs) // depth)
     return {"receptive_field": receptive_field(model), "unit_weights": unit // units, "width": first_width,
-            "params_built": sum(p.numel() for p in model.parameters()), "macs": macs(model, shape),
+            "params_built": sum(p.numel() for p in model.parameters()), "macs": macs(model.eval(), torch.zeros(1, *shape)),
             "nonlinearities_per_unit": depth}  # fmt: skip
 
 

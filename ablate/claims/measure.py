@@ -91,6 +91,11 @@ def flops_by_op(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
     return {str(op).split(".")[1]: n for op, n in counter.get_flop_counts()["Global"].items()}
 
 
+def macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass on x (torch's FLOP counter / 2)."""
+    return sum(flops_by_op(model, x).values()) // 2
+
+
 def gmacs(model: nn.Module, x: torch.Tensor) -> float:
     """10^9 multiply-adds of one forward pass on x."""
     return sum(flops_by_op(model, x).values()) / 2e9
@@ -135,26 +140,33 @@ def conv_fc_split(name: str) -> dict[str, float]:
     }
 
 
-def _shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module], side: str) -> list[tuple]:
-    """Input or output shape (batch dimension dropped) of each module in `modules` when running x.
-    The hooks return None, so the forward pass is unchanged."""
-    shapes: dict[int, tuple] = {}
-
-    def record(k, tensor):
-        shapes.setdefault(k, tuple(tensor.shape[1:]))
-
-    if side == "input":
-        hooks = [m.register_forward_pre_hook(lambda mod, i, k=k: record(k, i[0]))
-                 for k, m in enumerate(modules)]  # fmt: skip
+def run_with_hooks(model: nn.Module, x: torch.Tensor, modules: list[nn.Module], hook,
+                   pre: bool = False) -> None:  # fmt: skip
+    """One forward pass of x (no grad) with `hook(k, module, inputs, output)` called after module k
+    of `modules` runs (before it, without `output`, if `pre`); the hooks are removed afterwards.
+    They return None, so the forward pass is unchanged."""
+    if pre:
+        handles = [m.register_forward_pre_hook(lambda mod, i, k=k: hook(k, mod, i))
+                   for k, m in enumerate(modules)]  # fmt: skip
     else:
-        hooks = [m.register_forward_hook(lambda mod, i, o, k=k: record(k, o))
-                 for k, m in enumerate(modules)]  # fmt: skip
+        handles = [m.register_forward_hook(lambda mod, i, o, k=k: hook(k, mod, i, o))
+                   for k, m in enumerate(modules)]  # fmt: skip
     try:
         with torch.no_grad():
             model(x)
     finally:
-        for h in hooks:
+        for h in handles:
             h.remove()
+
+
+def _shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module], side: str) -> list[tuple]:
+    """Input or output shape (batch dimension dropped) of each module in `modules` when running x."""
+    shapes: dict[int, tuple] = {}
+
+    def record(k, _mod, inputs, output=None):
+        shapes.setdefault(k, tuple((inputs[0] if side == "input" else output).shape[1:]))
+
+    run_with_hooks(model, x, modules, record, pre=side == "input")
     return [shapes[k] for k in range(len(modules))]
 
 
@@ -224,12 +236,5 @@ def count_calls(model: nn.Module, x: torch.Tensor, kinds: tuple[type, ...]) -> i
     def hook(*_):
         n[0] += 1
 
-    hooks = [m.register_forward_hook(hook)
-             for m in model.modules() if isinstance(m, kinds)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    run_with_hooks(model, x, [m for m in model.modules() if isinstance(m, kinds)], hook)
     return n[0]

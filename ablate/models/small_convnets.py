@@ -126,15 +126,3 @@ def receptive_field(model: nn.Module) -> int:
             jump *= s
     return rf
 
-
-def macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass of one image (torch's FLOP counter / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was = model.training
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, *input_shape))
-    model.train(was)
-    return counter.get_total_flops() // 2
