@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     pass
+
+
+class ExperimentError(UserError):
+    """Bad experiment input: one line naming the file, the key and the valid choices."""

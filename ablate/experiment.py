@@ -23,9 +23,9 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from ablate import config as C
-from ablate.errors import UserError
+from ablate.errors import ExperimentError, UserError  # noqa: F401 (ExperimentError re-exported)
+from ablate.search_path import find_experiment, list_experiments  # noqa: F401 (re-exported)
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 TOP_LEVEL_KEYS = {
     "description": str,
     "claim": str,
@@ -36,6 +36,7 @@ TOP_LEVEL_KEYS = {
     "profiles": dict,
     "default_profile": str,
     "published": dict,
+    "claims": list,  # what the runs are expected to show (ablate.verdicts.claims)
     "tune": dict,  # search ranges for `python -m ablate tune`, e.g. {optim.lr: [1.0e-4, 1.0]}
 }
 PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": list, "only_arms": list}
@@ -55,10 +56,6 @@ _Loader.add_implicit_resolver(
 
 def yaml_load(text_or_stream):
     return yaml.load(text_or_stream, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-
-
-class ExperimentError(UserError):
-    """Bad experiment input: one line naming the file, the key and the valid choices."""
 
 
 @dataclass(frozen=True)
@@ -85,24 +82,6 @@ class Experiment:
     @property
     def seeds(self) -> list[int]:
         return list(dict.fromkeys(c.seed for c in self.cells))
-
-
-def list_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
-
-
-def find_experiment(name_or_path: str, directory: Path = EXPERIMENTS_DIR) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise ExperimentError(f"{path}: no such experiment file")
-        return path
-    candidate = directory / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        raise ExperimentError(
-            f"unknown experiment {name_or_path!r}; valid: {', '.join(list_experiments(directory))}"
-        )
-    return candidate
 
 
 def read_spec(path: Path) -> dict:
@@ -172,7 +151,7 @@ def load_experiment(
     root = Path(results_root) if results_root is not None else default_root(None)
 
     def lookup(arm: str, keys: list[str]) -> dict[str, float]:
-        from ablate.tuning import tuned_values  # optuna is imported only when a value is tuned
+        from ablate.studies import tuned_values  # optuna is imported only when a value is tuned
 
         record = tuned_values(root, path, path.stem, profile, arm, keys)
         tuned[arm] = record
@@ -181,6 +160,9 @@ def load_experiment(
     cells = expand(spec, profile, cli, path, lookup)
     if tuned:
         spec = {**spec, "_tuned": tuned}
+    from ablate.analysis.pipeline import experiment_claims  # checks `analysis:` and `claims:` now
+
+    experiment_claims(path, spec, cells)
     return Experiment(name=path.stem, profile=profile, path=path, spec=spec, cells=cells)
 
 

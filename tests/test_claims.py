@@ -199,7 +199,7 @@ def test_cli_registered_and_cheap_to_import():
 # --- the figure ----------------------------------------------------------------------------------
 
 def test_zoo_figure_from_records(tmp_path):
-    from analysis.zoo import split_frame, zoo_figure, zoo_frame
+    from ablate.claims.zoo import split_frame, zoo_figure, zoo_frame
 
     zoo = zoo_frame([{"model": "alexnet", "params": 6.1e7, "gmacs": 0.72},
                      {"model": "resnet50", "params": 2.6e7, "gmacs": 4.1},

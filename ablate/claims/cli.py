@@ -2,7 +2,7 @@
 
 Output: a text table (default), `--json` (a list of objects: id, source, claim, expected, measured,
 unit, verdict, note; counts as exact integers, compute in GMACs unless the claim's unit says
-otherwise), `--markdown`; `--plot PATH` also saves the zoo figure (analysis/zoo.py).
+otherwise), `--markdown`; `--plot PATH` also saves the zoo figure (ablate/claims/zoo.py).
 Importing this module is cheap: torch is imported inside main().
 """
 
@@ -79,11 +79,11 @@ def markdown_table(rows) -> str:
 
 def zoo_records() -> tuple[list[dict], list[dict]]:
     """Parameters and GMACs of every registered model, and the conv/FC split of
-    AlexNet and VGG-16, for analysis/zoo.py."""
+    AlexNet and VGG-16, for ablate/claims/zoo.py."""
     from ablate.claims.measure import lab_model, params_by_kind, zoo_gmacs, zoo_params, zoo_profile
     from ablate.models import list_models
 
-    from analysis.zoo import family_of
+    from ablate.claims.zoo import family_of
 
     # The zoo of the seeds: not the plain CIFAR twins (same counts as the residual ones), not the
     # general cifar_resnet builder (= cifar_resnet20), not the small ablation nets of other issues.
@@ -101,7 +101,7 @@ def zoo_records() -> tuple[list[dict], list[dict]]:
 
 
 def save_plot(path: str) -> None:
-    from analysis.zoo import split_frame, zoo_figure, zoo_frame
+    from ablate.claims.zoo import split_frame, zoo_figure, zoo_frame
 
     zoo, split = zoo_records()
     fig = zoo_figure(zoo_frame(zoo), split_frame(split))

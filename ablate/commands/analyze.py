@@ -1,17 +1,20 @@
-HELP = "rebuild an experiment's table, figure, verdicts and report from stored results alone"
+HELP = "rebuild an experiment's table, figures, verdicts and report from stored results alone"
 
 
 def add_arguments(p) -> None:
     from ablate.commands.common import add_grid_arguments
 
     add_grid_arguments(p)
+    p.add_argument("--wandb", default="auto", choices=("auto", "online", "offline", "off"),
+                   help="log the table, verdicts and figures as one W&B analysis run (auto: offline "
+                        "without a server); off: files only")  # fmt: skip
 
 
 def main(args) -> int:
-    from ablate.analyze import analyze_and_print
+    from ablate.analysis.pipeline import analyze_and_print
     from ablate.commands.common import load_grid
     from ablate.results import results_root
 
     exp = load_grid(args)
-    report = analyze_and_print(exp, results_root(args.results_dir))
-    return 0 if report is not None else 1
+    paths = analyze_and_print(exp, results_root(args.results_dir), wandb_mode=args.wandb)
+    return 0 if paths is not None else 1

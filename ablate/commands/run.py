@@ -64,7 +64,7 @@ def main(args) -> int:
     for run_id, err in outcome.failed.items():
         print(f"[ablate] FAILED {run_id}: {err}", file=sys.stderr)
     if not args.no_analysis:
-        from ablate.analyze import analyze_and_print
+        from ablate.analysis.pipeline import analyze_and_print
 
-        analyze_and_print(exp, opts.results_root)
+        analyze_and_print(exp, opts.results_root, wandb_mode=args.wandb)
     return 1 if outcome.failed or outcome.busy else 0

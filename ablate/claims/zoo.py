@@ -12,12 +12,9 @@ params, gmacs (the part's share, same units), pct_params, pct_gmacs (percent of 
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
 FAMILIES = ("cifar_resnet", "cifar_plain", "lenet", "mnist", "simple_resnet", "alexnet", "vgg",
             "googlenet", "resnet", "densenet", "mobilenet", "efficientnet", "convnext")
@@ -53,11 +50,17 @@ def split_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> plt.Figure:
+def zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
     """Left: log-log parameters vs GMACs of every model, with AlexNet's and VGG-16's conv and FC
     parts as hollow markers. Right: the conv/FC shares of parameters and of compute."""
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 6.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    # Style scoped to this figure (sns.set_theme would change every later figure of the process).
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"):
+        return _zoo_figure(zoo, split)
+
+
+def _zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(14, 6.5))
+    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     sns.scatterplot(data=zoo, x="gmacs", y="params", hue="family", style="family", s=60, ax=ax)
     for _, r in zoo.iterrows():
         if not r["model"].endswith(("_bn", "_v1")) and r["model"] != "alexnet_onetower":

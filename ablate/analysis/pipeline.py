@@ -1,0 +1,181 @@
+"""Analysis of one experiment grid: runs -> derived columns -> verdicts, table, figures -> report.
+
+`experiment_claims` is also what validates an experiment's `analysis:` and `claims:` keys when the
+grid is loaded, before anything trains.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ablate import results
+from ablate.analysis import figures as F
+from ablate.analysis.frames import load_runs
+from ablate.analysis.modules import hook, load_analysis
+from ablate.analysis.tables import arm_table
+from ablate.config import flatten
+from ablate.verdicts.claims import Claim, parse_claims
+from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict, evaluate
+from ablate.verdicts.metrics import RUN_METRICS, first_step
+
+TABLE_METRICS = ("final_train_error", "final_test_error", "params", "wall_time_s")
+
+
+def experiment_claims(path: Path, spec: dict, cells) -> list[Claim]:
+    """The claims of an experiment (validated), with its analysis module's metrics."""
+    module = load_analysis(spec["analysis"], path) if spec.get("analysis") else None
+    keys = {k for c in cells for k in flatten(c.config)}
+    return parse_claims(path, spec, keys, hook(module, "METRICS", {}))
+
+
+@dataclass
+class Analysis:
+    title: str
+    claim: str
+    table_csv: pd.DataFrame
+    table_md: str
+    verdicts: list[Verdict]
+    figures: dict  # file stem -> matplotlib Figure
+    notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    extra_table: tuple[pd.DataFrame, str] | None = None
+    runs: int = 0
+
+
+def analyze(exp, root: Path) -> Analysis | None:
+    """None when no run of the grid has finished."""
+    runs, curves, skipped = load_runs(exp, root)
+    if runs.empty:
+        return None
+    return analyze_frames(exp, runs, curves, skipped)
+
+
+def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) -> Analysis:
+    """The analysis of frames in the form of ablate.analysis.frames (pure: no files)."""
+    spec = exp.spec
+    module = load_analysis(spec["analysis"], exp.path) if spec.get("analysis") else None
+    derive = hook(module, "derive")
+    if derive is not None:
+        runs = derive(runs, curves, spec)
+    claims = [c for c in experiment_claims(exp.path, spec, exp.cells) if not c.profiles or exp.profile in c.profiles]
+    verdicts = evaluate(claims, runs, curves, exp.profile) + list(hook(module, "checks", lambda r, s: [])(runs, spec))
+    arms = [a for a in exp.arms if a in set(runs.arm)]
+    table_csv, table_md = arm_table(_table_columns(runs, curves, claims, module), arms)
+    figs = {"curves": F.learning_curves(runs, curves, arms)}
+    figs.update(hook(module, "figures", lambda r, c, s: {})(runs, curves, spec))
+    extra = hook(module, "table")
+    notes = _generic_notes(verdicts) + list(hook(module, "notes", lambda r, s: [])(runs, spec))
+    return Analysis(hook(module, "TITLE", f"Experiment {exp.name}"), " ".join(str(spec.get("claim", "")).split()),
+                    table_csv, table_md, verdicts, figs, notes, list(skipped),
+                    extra(runs, spec) if extra else None, len(runs))  # fmt: skip
+
+
+def _table_columns(runs, curves, claims, module) -> dict:
+    """Metric name -> (metric, per-run frame of arm, value, censored): the standard columns plus
+    every metric a claim measures."""
+    metrics = {**RUN_METRICS, **hook(module, "METRICS", {})}
+    names = [m for m in TABLE_METRICS if m in runs]
+    for c in claims:
+        if c.curve is None and c.metric.name not in names and c.metric.name in runs:
+            names.insert(len(names) - 2, c.metric.name)
+    columns = {}
+    for name in names:
+        columns[name] = (metrics[name], pd.DataFrame({"arm": runs.arm, "value": runs[name].astype(float),
+                                                      "censored": False}))  # fmt: skip
+    for c in claims:
+        if c.curve is not None and c.metric.name not in columns:
+            vals = first_step(runs, curves, c.curve)
+            columns[c.metric.name] = (c.metric, vals.assign(arm=runs.arm.to_numpy()))
+    return dict(sorted(columns.items(), key=lambda kv: kv[0] in ("params", "wall_time_s")))
+
+
+def _generic_notes(verdicts: list[Verdict]) -> list[str]:
+    tested = sum(v.p == v.p for v in verdicts if v.scale != "exact")
+    return [
+        "Verdicts: Welch's t on the difference of means over seeds (on log values for ratio claims), "
+        f"95% confidence intervals, Holm's correction across the {tested} tested claims of this experiment. "
+        "HOLDS: the interval lies entirely on the claimed side, beyond the claimed margin; REFUTED: entirely "
+        "on the other side; otherwise UNRESOLVED, with the seeds per arm that 80% power at the observed "
+        "effect would need. Architecture metrics (parameters, compute) are exact and compared directly.",
+        "Table: mean ± the half-width of the 95% confidence interval over seeds (t distribution); "
+        "'≥ … (k never)' marks a target that k runs never reached (their run length counts, a lower bound).",
+    ]
+
+
+def write_outputs(exp, root: Path, analysis: Analysis) -> dict[str, Path]:
+    out = results.report_dir(root, exp.name, exp.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table_csv": out / "table.csv", "table_md": out / "table.md", "verdicts": out / "verdicts.json",
+             "report": out / "report.md"}  # fmt: skip
+    for name, fig in analysis.figures.items():
+        paths[f"figure:{name}"] = out / f"{name}.png"
+        fig.savefig(paths[f"figure:{name}"], dpi=130, bbox_inches="tight")
+    results.atomic_write_text(paths["table_csv"], analysis.table_csv.to_csv(index=False))
+    results.atomic_write_text(paths["table_md"], analysis.table_md + "\n")
+    results.atomic_write_text(paths["verdicts"], json.dumps([v.to_dict() for v in analysis.verdicts], indent=2) + "\n")
+    results.atomic_write_text(paths["report"], report(exp, analysis, paths))
+    return paths
+
+
+def report(exp, a: Analysis, paths: dict[str, Path]) -> str:
+    counts = {o: sum(v.outcome == o for v in a.verdicts) for o in (HOLDS, REFUTED, UNRESOLVED)}
+    lines = [
+        f"# {a.title}", "",
+        f"Experiment `{exp.name}`, profile `{exp.profile}` ({exp.path.name}); {a.runs} of {len(exp.cells)} runs "
+        f"finished. Verdicts are computed from these runs: {counts[HOLDS]} hold, {counts[REFUTED]} refuted, "
+        f"{counts[UNRESOLVED]} unresolved" + (f", {len(a.verdicts) - sum(counts.values())} not measured" if
+                                              len(a.verdicts) > sum(counts.values()) else "") + ".", "",
+    ]  # fmt: skip
+    if a.claim:
+        lines += [f"**Claim.** {a.claim}", ""]
+    lines += ["## Results", "", a.table_md, ""]
+    if a.extra_table is not None:
+        lines += [a.extra_table[1], ""]
+    lines += ["## Verdicts", ""]
+    lines += [f"- **[{v.outcome.upper()}] {v.id}**: {v.text}  \n  {v.statistic()}" for v in a.verdicts]
+    lines += [""] + [f"![{k.split(':', 1)[1]}]({p.name})" for k, p in paths.items() if k.startswith("figure:")] + [""]
+    notes = list(a.notes)
+    refuted = [v.id for v in a.verdicts if v.outcome == REFUTED]
+    if refuted:
+        notes.insert(0, f"Refuted at this scale: {', '.join(refuted)}. This is what was measured in profile "
+                        f"`{exp.profile}`; it speaks to the paper's setting only as far as the profile reproduces it.")  # fmt: skip
+    if a.skipped:
+        notes.append("Not in this analysis: " + "; ".join(f"`{r}` ({why})" for r, why in a.skipped) + ".")
+    lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)
+
+
+def analyze_and_print(exp, root: Path, wandb_mode: str = "off") -> dict[str, Path] | None:
+    a = analyze(exp, root)
+    if a is None:
+        print(f"[ablate] no finished runs of {exp.name}/{exp.profile} under {root}: nothing to analyse")
+        return None
+    paths = write_outputs(exp, root, a)
+    print()
+    print(a.table_md)
+    if a.extra_table is not None:
+        print()
+        print(a.extra_table[1])
+    print()
+    for v in a.verdicts:
+        print(v.line())
+    for run_id, why in a.skipped:
+        print(f"[ablate] skipped {run_id}: {why}")
+    if a.skipped:
+        print(f"[ablate] {len(a.skipped)} of {len(exp.cells)} cells are not in the analysis (see above)")
+    print()
+    for key, p in paths.items():
+        if key.startswith("figure:"):
+            print(f"plot:     {p}")
+    print(f"report:   {paths['report']}\ntable:    {paths['table_csv']}\nverdicts: {paths['verdicts']}")
+    if wandb_mode != "off":
+        from ablate.analysis.wandb_log import log_analysis
+
+        where = log_analysis(exp, a, paths, wandb_mode)
+        if where:
+            print(f"W&B:      {where}")
+    return paths
