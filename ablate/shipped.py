@@ -8,7 +8,7 @@ them inside the package as `ablate.experiments` and `ablate.analyses` (pyproject
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib
 from pathlib import Path
 
 PACKAGES = {"experiments": "ablate.experiments", "analysis": "ablate.analyses"}
@@ -16,8 +16,7 @@ PACKAGES = {"experiments": "ablate.experiments", "analysis": "ablate.analyses"}
 
 def shipped_dir(folder: str) -> Path:
     """The directory of the shipped `experiments` or `analysis` files."""
-    try:
-        found = resources.files(PACKAGES[folder])
+    try:  # installed from a wheel: a folder of data files, imported as a namespace package
+        return Path(next(iter(importlib.import_module(PACKAGES[folder]).__path__)))
     except ModuleNotFoundError:  # a source checkout (also what an editable install points at)
         return Path(__file__).resolve().parent.parent / folder
-    return Path(str(found))

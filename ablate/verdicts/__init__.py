@@ -1,0 +1,1 @@
+"""Verdicts: the claims of an experiment file, the statistics behind them, their evaluation on runs."""
