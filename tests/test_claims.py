@@ -148,10 +148,15 @@ def test_every_claim_evaluates_and_json_is_plain():
     data = json.loads(json.dumps([r.as_json() for r in rows]))
     for obj in data:
         assert set(obj) == {"id", "source", "claim", "expected", "measured", "unit", "verdict",
-                            "note"}
+                            "note", "compared"}
         assert isinstance(obj["measured"], (int, float, list))
         if obj["unit"] == "parameters" and not isinstance(obj["measured"], list):
             assert isinstance(obj["measured"], int)  # counts are exact integers
+    compared = {d["id"]: d["compared"] for d in data}
+    for cid, row in {r.id: r for r in rows}.items():  # a ratio carries both numbers it divides
+        if row.unit == "×" and set(compared[cid]) >= {"a", "b"}:
+            assert compared[cid]["a"] / compared[cid]["b"] == pytest.approx(row.measured, rel=1e-5)
+    assert set(compared["alexnet_vs_lenet_1000x"]) == {"a", "b"} and compared["alexnet_vs_lenet_1000x"]["b"] < 1e5
     notes = {r.id: r.note for r in rows}
     assert "8.178" in notes["resnet50_4.1gflops"] or "8.18" in notes["resnet50_4.1gflops"]
 
@@ -166,7 +171,7 @@ def test_cli_json_markdown_and_table(capsys):
     from ablate.claims import cli
 
     assert cli.main(_args(format="json", only="lenet28")) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(capsys.readouterr().out)["claims"]
     assert {d["id"] for d in data} >= {"lenet28_params", "lenet28_conv1_shape"}
     params = next(d for d in data if d["id"] == "lenet28_params")
     assert params["measured"] == 44426 and params["verdict"] == "holds"
@@ -221,3 +226,13 @@ def test_plot_of_the_whole_zoo(tmp_path):
 
     save_plot(str(tmp_path / "zoo.png"))
     assert (tmp_path / "zoo.png").stat().st_size > 50_000
+
+
+@pytest.mark.slow
+def test_zoo_table_has_every_model_of_the_seeds_with_params_and_macs():
+    from ablate.claims.cli import zoo_records
+
+    zoo = {z["model"]: z for z in zoo_records()[0]}
+    assert {"lenet5", "alexnet", "vgg16", "googlenet", "resnet50", "convnext_tiny", "efficientnet_b7"} <= set(zoo)
+    assert zoo["resnet50"]["params"] == 25_557_032 and zoo["resnet50"]["gmacs"] == pytest.approx(4.09, abs=0.01)
+    assert all(isinstance(z["params"], int) and z["gmacs"] > 0 for z in zoo.values())

@@ -1,8 +1,10 @@
 """`python -m ablate claims`: the seeds' countable claims, measured on our models.
 
-Output: a text table (default), `--json` (a list of objects: id, source, claim, expected, measured,
-unit, verdict, note; counts as exact integers, compute in GMACs unless the claim's unit says
-otherwise), `--markdown`; `--plot PATH` also saves the zoo figure (ablate/claims/zoo.py).
+Output: a text table (default), `--json` (an object: `claims`, a list of objects: id, source,
+claim, expected, measured, unit, verdict, note, compared (the measured numbers behind the figure,
+e.g. both parameter counts of a ratio); and `zoo`, every registered model of the seeds with its
+parameters and GMACs at its native input; counts as exact integers, compute in GMACs unless the
+claim's unit says otherwise), `--markdown`; `--plot PATH` also saves the zoo figure (ablate/claims/zoo.py).
 Importing this module is cheap: torch is imported inside main().
 """
 
@@ -116,7 +118,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"no claim id contains {args.only!r}")
     fmt_ = args.format or "table"
     if fmt_ == "json":
-        print(json.dumps([r.as_json() for r in rows], indent=2, ensure_ascii=False))
+        zoo = [] if args.only else zoo_records()[0]
+        print(json.dumps({"claims": [r.as_json() for r in rows], "zoo": zoo}, indent=2, ensure_ascii=False))
     elif fmt_ == "md":
         print(markdown_table(rows))
     else:

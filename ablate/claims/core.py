@@ -98,6 +98,7 @@ class Row:
     unit: str
     verdict: str
     note: str
+    compared: dict = field(default_factory=dict)  # the measured numbers behind the figure (a ratio's a and b)
 
     def as_json(self) -> dict:
         exp = self.expected
@@ -107,7 +108,8 @@ class Row:
             exp = list(exp)
         meas = list(self.measured) if isinstance(self.measured, tuple) else self.measured
         return {"id": self.id, "source": self.source, "claim": self.claim, "expected": exp,
-                "measured": meas, "unit": self.unit, "verdict": self.verdict, "note": self.note}
+                "measured": meas, "unit": self.unit, "verdict": self.verdict, "note": self.note,
+                "compared": self.compared}
 
 
 def _clean(x: Any) -> Any:
@@ -133,8 +135,10 @@ def evaluate(claim: Claim) -> Row:
     # Note fields: ints stay ints (so '{x:,}' works), floats print with 4 significant digits.
     fields = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in {**extras, "measured": measured}.items()}
     note = claim.note.format(**fields) if claim.note else ""
+    compared = {k: _clean(v) if isinstance(v, (int, float)) else v for k, v in extras.items()}
     return Row(claim.id, claim.source, claim.claim, claim.expected, measured, claim.unit,
-               verdict(claim.expected, measured, claim.tol.holds, claim.tol.approx), note)
+               verdict(claim.expected, measured, claim.tol.holds, claim.tol.approx), note,
+               {k: list(v) if isinstance(v, tuple) else v for k, v in compared.items()})
 
 
 def _fmt(x: Any, unit: str = "") -> str:
