@@ -1,4 +1,4 @@
-HELP = "list the experiments, their profiles and the claim each one tests"
+HELP = "list the experiments (shipped, ./experiments, $ABLATE_EXPERIMENTS), their profiles and claims"
 
 
 def add_arguments(p) -> None:
@@ -14,10 +14,13 @@ def main(args) -> int:
     from ablate.experiment import find_experiment, list_experiments, read_spec
 
     for name in list_experiments():
-        spec = read_spec(find_experiment(name))
-        profiles = ", ".join(spec["profiles"])
-        print(f"{name:<14} profiles: {profiles}")
+        path = find_experiment(name)
+        spec = read_spec(path)
+        print(f"{name:<14} profiles: {', '.join(spec['profiles'])}  ({path})")
         claim = " ".join(str(spec.get("claim", "")).split())
         if claim:
             print(f"{'':<14} {claim}")
+        claims = [c.get("id", "?") for c in spec.get("claims") or [] if isinstance(c, dict)]
+        if claims:
+            print(f"{'':<14} claims: {', '.join(claims)}")
     return 0
