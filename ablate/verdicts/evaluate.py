@@ -111,10 +111,11 @@ class Verdict:
         if self.scale == "exact":
             return f"{s.label} {shown:,.4g}{self.unit}" if abs(shown) < 1e4 else f"{s.label} {shown:,.0f}{self.unit}"
         bound = "≥ " if any(s.censored) else ""
-        sd = f" ± {s.sd * self.value_scale:.3g}" if len(s.values) > 1 else ""
+        digits = ".2f" if self.unit == "%" else ".4g"
+        sd = f"sd {s.sd * self.value_scale:{digits}}, " if len(s.values) > 1 else ""
         extra = f", {sum(s.censored)} never reached" if any(s.censored) else ""
         extra += f", {s.excluded} diverged left out" if s.excluded else ""
-        return f"{s.label} {bound}{shown:.4g}{sd}{self.unit} (n={s.n}{extra})"
+        return f"{s.label} {bound}{shown:{digits}}{self.unit} ({sd}n={s.n}{extra})"
 
 
 def _finite(obj):
