@@ -91,8 +91,13 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
                     **{k: v for k, v in cfg["model"].items() if k != "name"}}  # fmt: skip
     net = build_model(cfg["model"]["name"], **model_kwargs)
     train = cfg["train"]
+    from ablate.recipe import BatchRecipe, WeightEma
+
+    recipe = BatchRecipe(train, dm.num_classes, cell.seed)
     module = Classifier(net, dm.num_classes, cfg["optim"], cfg["schedule"], train["max_steps"],
-                        train["channels_last"], train["label_smoothing"])  # fmt: skip
+                        train["channels_last"], train["label_smoothing"],
+                        recipe if recipe.enabled else None)  # fmt: skip
+    ema = [WeightEma(train["ema_decay"])] if train["ema_decay"] > 0 else []  # before the checkpoint
 
     recorder = MetricsRecorder(out / results.METRICS, train["log_every"])
     eval_every = train["eval_every"] or train["max_steps"]
@@ -109,15 +114,19 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         log_every_n_steps=train["log_every"], precision=train["precision"],
         gradient_clip_val=train["grad_clip"], accelerator=opts.accelerator,
         devices=opts.devices, num_nodes=opts.num_nodes,
-        callbacks=[recorder, checkpoint, *callbacks], logger=logger if logger is not None else False,
+        callbacks=[recorder, *ema, checkpoint, *callbacks], logger=logger if logger is not None else False,
         enable_progress_bar=opts.progress and sys.stderr.isatty(),  # no bar spam in logs
         enable_model_summary=False, enable_checkpointing=False,  # ours: StepCheckpoint
+        use_distributed_sampler=False,  # our batch samplers shard the global batch by rank
     )  # fmt: skip
     try:
         # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None,
                     weights_only=True)  # fmt: skip
         summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate)
+        if ema and module.diverged_at is None:  # the EMA's errors on the full splits, in eval mode
+            for split in ("train", "val", "test"):
+                summary[f"final_{split}_error_ema"] = error_rate(ema[0].ema.module, dm.eval_batches(split, module.device))
         if logger is not None:
             logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
             summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
@@ -157,7 +166,7 @@ def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rat
         "wall_time_s": recorder.wall_time_s(),
         "attempts": recorder.attempts,
         "resumed_from_step": resumed_from_step,
-        "data_source": dm.raw.source,
+        "data_source": dm.source,
         "data_sizes": dm.sizes,
         "device": str(device),
     }
