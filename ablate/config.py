@@ -86,6 +86,8 @@ RANGES: dict[str, tuple[float, float | None]] = {
 }
 # Keys that only the imagefolder dataset reads: set for an in-memory dataset they would do nothing.
 FOLDER_ONLY = ("data.folder", "data.image_size", "data.rand_augment")
+# ... and keys the imagefolder dataset ignores (it always uses RandomResizedCrop + flip).
+ARRAY_ONLY = ("data.augment", "data.pad")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.augment": ("none", "crop", "crop_flip"),
@@ -198,11 +200,11 @@ def _check_folder_keys(cfg: dict) -> None:
         if not cfg["data"].get("folder"):
             raise ConfigError("key 'data.folder': data.name imagefolder needs the tree's path "
                               "(absolute, or relative to --data-dir / $ABLATE_DATA_DIR)")  # fmt: skip
-        return
-    for key in FOLDER_ONLY:
+    for key in ARRAY_ONLY if cfg["data"]["name"] == "imagefolder" else FOLDER_ONLY:
         if flat.get(key, defaults[key]) != defaults[key]:
-            raise ConfigError(f"key {key!r} applies to data.name imagefolder only, "
-                              f"not {cfg['data']['name']!r}")  # fmt: skip
+            which = "the in-memory datasets" if key in ARRAY_ONLY else "data.name imagefolder"
+            raise ConfigError(f"key {key!r} applies to {which} only, not {cfg['data']['name']!r} "
+                              f"(set it back to {defaults[key]!r})")  # fmt: skip
 
 
 def _check_model_key(key, name, value, model_params, model_name, choices) -> None:

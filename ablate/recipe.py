@@ -61,7 +61,7 @@ class BatchRecipe:
         self.erase_prob = train_cfg.get("random_erase", 0.0)
         self.mixup = None
         if train_cfg.get("mixup", 0.0) > 0 or train_cfg.get("cutmix", 0.0) > 0:
-            from timm.data import Mixup
+            from timm.data.mixup import Mixup
 
             self.mixup = Mixup(
                 mixup_alpha=train_cfg["mixup"], cutmix_alpha=train_cfg["cutmix"],
@@ -84,7 +84,7 @@ class BatchRecipe:
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
         with _SeededGlobalRng(recipe_seed(self.seed, step, rank), x.device):
             if self.erase_prob > 0:
-                from timm.data import RandomErasing
+                from timm.data.random_erasing import RandomErasing
 
                 # Batch mode: timm erases each image of an (N, C, H, W) batch in place.
                 x = RandomErasing(self.erase_prob, mode="pixel", max_count=1, device=x.device)(x.clone())

@@ -89,6 +89,11 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     dm = build_datamodule(cfg["data"], seed=cell.seed, data_dir=opts.data_dir)
     model_kwargs = {"num_classes": dm.num_classes, "in_channels": dm.in_channels,
                     **{k: v for k, v in cfg["model"].items() if k != "name"}}  # fmt: skip
+    if model_kwargs["num_classes"] != dm.num_classes:
+        from ablate.errors import UserError
+
+        raise UserError(f"key 'model.num_classes': {model_kwargs['num_classes']} but the data has "
+                        f"{dm.num_classes} classes ({dm.source})")  # fmt: skip
     net = build_model(cfg["model"]["name"], **model_kwargs)
     train = cfg["train"]
     from ablate.recipe import BatchRecipe, WeightEma
