@@ -49,12 +49,30 @@ class CellBusy(RuntimeError):
     """Another process (a local worker, a SLURM task) is running this cell right now."""
 
 
+def launched_rank() -> int:
+    """This process's DDP rank as its launcher set it, before any Trainer exists: Lightning's
+    launcher re-runs the command for local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts
+    every task with SLURM_PROCID; torchrun sets RANK. 0 for a single process."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            if var == "SLURM_PROCID" and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+                continue
+            return int(value)
+    return 0
+
+
 def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()) -> dict:
     """Train one cell to completion (or resume it) and return its summary. `callbacks`: extra
-    Lightning callbacks, e.g. an Optuna pruning callback."""
+    Lightning callbacks, e.g. an Optuna pruning callback.
+
+    Under DDP only rank 0 takes the run lock and writes; the other ranks (started by Lightning's
+    launcher or srun with the same command) join its training without the lock."""
     out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
     if results.is_complete(out):
         return results.read_summary(out)
+    if launched_rank() > 0:
+        return _train(experiment, cell, opts, out, list(callbacks))
     with results.run_lock(out) as acquired:
         if not acquired:
             raise CellBusy(f"{out} is locked by another process")
@@ -79,11 +97,14 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     cfg = cell.config
     meta = {"experiment": experiment.name, "profile": experiment.profile, "arm": cell.arm,
             "seed": cell.seed, "run_id": cell.run_id, "index": cell.index}  # fmt: skip
-    results.write_json(out / results.CONFIG, {**meta, "config": cfg})
+    writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
+    if writer:
+        results.write_json(out / results.CONFIG, {**meta, "config": cfg})
     resume_from = results.latest_checkpoint(out)
     resumed_from_step = _checkpoint_step(resume_from, torch)  # read now: newer checkpoints replace it
-    results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
-                                                   "resumed_from_step": resumed_from_step})  # fmt: skip
+    if writer:
+        results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
+                                                       "resumed_from_step": resumed_from_step})  # fmt: skip
 
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg["data"], seed=cell.seed, data_dir=opts.data_dir)
@@ -132,7 +153,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         if ema and module.diverged_at is None:  # the EMA's errors on the full splits, in eval mode
             for split in ("train", "val", "test"):
                 summary[f"final_{split}_error_ema"] = error_rate(ema[0].ema.module, dm.eval_batches(split, module.device))
-        if logger is not None:
+        if logger is not None and trainer.is_global_zero:  # other ranks hold a dummy W&B run
             logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
             summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
             summary["wandb_mode"] = tracking.resolve_mode(opts.wandb)
