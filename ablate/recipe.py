@@ -82,12 +82,13 @@ class BatchRecipe:
             return x, y
         dist = torch.distributed
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        x = x.clone()  # timm erases and mixes in place; the caller's batch stays as it was
         with _SeededGlobalRng(recipe_seed(self.seed, step, rank), x.device):
             if self.erase_prob > 0:
                 from timm.data.random_erasing import RandomErasing
 
                 # Batch mode: timm erases each image of an (N, C, H, W) batch in place.
-                x = RandomErasing(self.erase_prob, mode="pixel", max_count=1, device=x.device)(x.clone())
+                x = RandomErasing(self.erase_prob, mode="pixel", max_count=1, device=x.device)(x)
             if self.mixup is not None:
                 if len(x) % 2:
                     raise ValueError(f"Mixup/CutMix needs an even batch per process, got {len(x)}")

@@ -86,8 +86,11 @@ class FolderDataModule(pl.LightningDataModule):
 
     def _loader_kwargs(self) -> dict:
         workers = self.workers
+        # generator: the loader draws its workers' base seed from it, not from the global RNG
+        # that dropout and drop path use (our samples are seeded per (seed, step, slot) anyway).
         return {"num_workers": workers, "pin_memory": self.pin_memory and torch.cuda.is_available(),
-                "persistent_workers": self.persistent_workers and workers > 0}  # fmt: skip
+                "persistent_workers": self.persistent_workers and workers > 0,
+                "generator": torch.Generator().manual_seed(self.seed)}  # fmt: skip
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer
