@@ -118,6 +118,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     net = build_model(cfg["model"]["name"], **model_kwargs)
     train = cfg["train"]
     from ablate.recipe import BatchRecipe, WeightEma
+    from ablate.rng_state import GlobalRngState
 
     recipe = BatchRecipe(train, dm.num_classes, cell.seed)
     module = Classifier(net, dm.num_classes, cfg["optim"], cfg["schedule"], train["max_steps"],
@@ -140,7 +141,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         log_every_n_steps=train["log_every"], precision=train["precision"],
         gradient_clip_val=train["grad_clip"], accelerator=opts.accelerator,
         devices=opts.devices, num_nodes=opts.num_nodes,
-        callbacks=[recorder, *ema, checkpoint, *callbacks], logger=logger if logger is not None else False,
+        callbacks=[recorder, *ema, GlobalRngState(), checkpoint, *callbacks], logger=logger if logger is not None else False,
         enable_progress_bar=opts.progress and sys.stderr.isatty(),  # no bar spam in logs
         enable_model_summary=False, enable_checkpointing=False,  # ours: StepCheckpoint
         use_distributed_sampler=False,  # our batch samplers shard the global batch by rank
