@@ -162,3 +162,53 @@ def test_imagenette_profile_trains_from_a_folder_tree_with_the_recipe_and_resume
                 "final_test_error_ema"):  # fmt: skip
         assert sk[key] == sc[key], key
     pd.testing.assert_frame_equal(pd.read_csv(dc / "metrics.csv"), pd.read_csv(dk / "metrics.csv"))
+
+
+# --- the same cell as a two-task job on the dev SLURM cluster ---------------------------------------
+
+try:  # tests/ as a package or as a plain folder on sys.path
+    from tests import slurm_helpers as H
+except ImportError:  # pragma: no cover
+    import slurm_helpers as H  # type: ignore[no-redef]
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+@pytest.mark.skipif(H.missing_slurm() is not None, reason=H.missing_slurm() or "")
+def test_two_task_slurm_job_runs_the_ddp_cell(tmp_path):
+    """`submit --gpus-per-task 2` renders two srun tasks per node and `--devices=2`; its CPU
+    counterpart (the same script with the GPU request dropped and --accelerator=cpu) runs on the
+    one-node dev cluster as two srun-started ranks, and ends where a one-process run ends."""
+    from ablate.slurm import store
+
+    grid = tmp_path / "ddpgrid.yaml"
+    grid.write_text(yaml.safe_dump(GRID, sort_keys=False))
+    root, one = tmp_path / "results", tmp_path / "one"
+    res = _run(_cmd(grid, one, 1))
+    assert res.returncode == 0, res.stderr[-3000:]
+    with H.dev_cluster() as env:
+        dry = H.ablate(env, "submit", str(grid), "--results-dir", str(root), "--gpus-per-task", "2",
+                       "--time", "10", "--wandb", "offline", "--dry-run")  # fmt: skip
+        script = dry.stdout[dry.stdout.index("#!/bin/bash"):]  # after the "# ---- array of cells" banner
+        assert "#SBATCH --ntasks-per-node=2\n" in script and "--devices=2" in script
+        assert "#SBATCH --gpus-per-node=2\n" in script and "--accelerator=gpu" in script
+        cpu_script = script.replace("#SBATCH --gpus-per-node=2\n", "").replace("--accelerator=gpu", "--accelerator=cpu")
+        path = store.slurm_dir(root, "ddpgrid") / "two-task.sbatch"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.log_dir(root, "ddpgrid").mkdir(parents=True, exist_ok=True)
+        path.write_text(cpu_script)
+        job = subprocess.run(["sbatch", "--parsable", str(path)], env=env, capture_output=True, text=True)
+        assert job.returncode == 0, job.stderr
+        H.wait_until_idle(env, root, timeout=400)
+        log = store.cell_log(root, "ddpgrid", 0).read_text()
+    run_dirs = [d for d in (root / "ddpgrid").iterdir() if d.name != "slurm"]
+    assert len(run_dirs) == 1, log
+    (d2,), (d1,) = run_dirs, list((one / "ddpgrid").iterdir())
+    assert results.is_complete(d2), log
+    assert "MEMBER: 2/2" in log and "CellBusy" not in log and "locked" not in log, log
+    assert len(list((d2 / "wandb").glob("offline-run-*"))) == 1
+    w1, w2 = _weights(d1), _weights(d2)
+    diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+    print(f"\n[SLURM 2 tasks vs one process: max |dw| = {diff:.2e}]")
+    assert diff < WEIGHT_TOL
+    pd.testing.assert_frame_equal(_eval_curve(d1), _eval_curve(d2))
