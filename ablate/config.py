@@ -20,6 +20,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "augment": "none",  # none | crop (pad + random crop) | crop_flip (+ horizontal flip)
         "pad": 4,  # pixels of zero padding before the random crop (He et al.: 4 on CIFAR)
         "train_subset": None,  # keep only the first N training images (None: all)
+        # data.name imagefolder only (train/<class>/ + val/<class>/ JPEG/PNG tree):
+        "folder": None,  # the tree: absolute, or relative to --data-dir / $ABLATE_DATA_DIR
+        "image_size": 224,  # pixels: RandomResizedCrop size (train), centre crop of size/0.875 (eval)
+        "rand_augment": None,  # timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 (None: off)
+        "workers": 4,  # DataLoader worker processes decoding JPEGs (per training process)
+        "pin_memory": True,  # page-locked batches for faster host-to-GPU copies (GPU only)
+        "persistent_workers": True,  # keep workers alive between epochs
     },
     "optim": {
         "name": "sgd",  # sgd | adamw
@@ -47,6 +54,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "grad_clip": None,  # max gradient norm, None: no clipping
         "channels_last": False,  # NHWC memory format (faster convs on recent GPUs and CPUs)
         "label_smoothing": 0.0,  # cross-entropy target smoothing of the training loss (0: none)
+        # Batch-level recipe pieces from timm (ablate.recipe), all off by default:
+        "mixup": 0.0,  # Mixup Beta(alpha, alpha) concentration (0: off; ConvNeXt 0.8)
+        "cutmix": 0.0,  # CutMix Beta concentration (0: off; ConvNeXt 1.0)
+        "mixup_prob": 1.0,  # probability that a batch is mixed at all
+        "mixup_switch_prob": 0.5,  # with both on: probability of CutMix rather than Mixup
+        "random_erase": 0.0,  # Random Erasing probability per image (0: off; ConvNeXt 0.25)
+        "ema_decay": 0.0,  # EMA of weights, decay per step (0: off; e.g. 0.9999), evaluated too
     },
 }
 
@@ -55,7 +69,25 @@ NULLABLE_TYPES: dict[str, type] = {
     "data.train_subset": int,
     "schedule.warmup_lr": float,
     "train.grad_clip": float,
+    "data.folder": str,
+    "data.rand_augment": str,
 }
+
+# Closed intervals [lo, hi] of numeric keys (hi None: no upper bound).
+RANGES: dict[str, tuple[float, float | None]] = {
+    "data.image_size": (8, None),
+    "data.workers": (0, None),
+    "train.mixup": (0.0, None),
+    "train.cutmix": (0.0, None),
+    "train.mixup_prob": (0.0, 1.0),
+    "train.mixup_switch_prob": (0.0, 1.0),
+    "train.random_erase": (0.0, 1.0),
+    "train.ema_decay": (0.0, 0.999999),
+}
+# Keys that only the imagefolder dataset reads: set for an in-memory dataset they would do nothing.
+FOLDER_ONLY = ("data.folder", "data.image_size", "data.rand_augment")
+# ... and keys the imagefolder dataset ignores (it always uses RandomResizedCrop + flip).
+ARRAY_ONLY = ("data.augment", "data.pad")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.augment": ("none", "crop", "crop_flip"),
@@ -124,6 +156,10 @@ def _check_value(key: str, value: Any, expected: type | None) -> None:
         )
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(CHOICES[key])}")
+    if key in RANGES:
+        lo, hi = RANGES[key]
+        if value < lo or (hi is not None and value > hi):
+            raise ConfigError(f"key {key!r}: {value!r} is outside [{lo}, {'inf' if hi is None else hi}]")
 
 
 def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
@@ -155,6 +191,20 @@ def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
         raise ConfigError(
             f"key 'data.name': unknown dataset {cfg['data']['name']!r}; valid: {', '.join(datasets)}"
         )
+    _check_folder_keys(cfg)
+
+
+def _check_folder_keys(cfg: dict) -> None:
+    flat, defaults = flatten(cfg), flatten(DEFAULTS)
+    if cfg["data"]["name"] == "imagefolder":
+        if not cfg["data"].get("folder"):
+            raise ConfigError("key 'data.folder': data.name imagefolder needs the tree's path "
+                              "(absolute, or relative to --data-dir / $ABLATE_DATA_DIR)")  # fmt: skip
+    for key in ARRAY_ONLY if cfg["data"]["name"] == "imagefolder" else FOLDER_ONLY:
+        if flat.get(key, defaults[key]) != defaults[key]:
+            which = "the in-memory datasets" if key in ARRAY_ONLY else "data.name imagefolder"
+            raise ConfigError(f"key {key!r} applies to {which} only, not {cfg['data']['name']!r} "
+                              f"(set it back to {defaults[key]!r})")  # fmt: skip
 
 
 def _check_model_key(key, name, value, model_params, model_name, choices) -> None:

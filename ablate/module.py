@@ -4,7 +4,9 @@ Training loss and error are logged every step (the Trainer's log_every_n_steps d
 reach the loggers); validation and test error at every evaluation. A non-finite loss stops the run
 and marks it diverged instead of crashing it: for a very deep plain net that is a finding.
 `label_smoothing` (Szegedy et al. 2016; part of ConvNeXt's training recipe) smooths the training
-targets only; the logged training error is still against the true labels.
+targets only; the logged training error is still against the true labels. `batch_transform`
+(ablate.recipe.BatchRecipe: Random Erasing, Mixup/CutMix) may make the targets soft (N, C); the
+loss is then soft-target cross-entropy and the logged error is against the target's argmax.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ EVAL_SPLITS = ("val", "test")  # the order of the DataModule's val_dataloader li
 
 class Classifier(pl.LightningModule):
     def __init__(self, model: nn.Module, num_classes: int, optim: dict, schedule: dict, max_steps: int,
-                 channels_last: bool = False, label_smoothing: float = 0.0):  # fmt: skip
+                 channels_last: bool = False, label_smoothing: float = 0.0,
+                 batch_transform=None):  # fmt: skip
         super().__init__()
+        self.batch_transform = batch_transform  # (x, y, step) -> (x, y), e.g. ablate.recipe.BatchRecipe
         self.model = model
         self.optim_cfg, self.schedule_cfg, self.max_steps = optim, schedule, max_steps
         self.channels_last, self.label_smoothing = channels_last, label_smoothing
@@ -41,8 +45,15 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
+        if self.batch_transform is not None:
+            x, y = self.batch_transform(x, y, self.global_step)
         logits = self(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        if y.ndim == 2:  # soft targets (Mixup/CutMix, smoothing included)
+            from ablate.recipe import soft_target_loss
+
+            loss, y = soft_target_loss(logits, y), y.argmax(1)
+        else:
+            loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         if not torch.isfinite(loss):
             self.diverged_at = self.global_step
             self.trainer.should_stop = True

@@ -49,12 +49,30 @@ class CellBusy(RuntimeError):
     """Another process (a local worker, a SLURM task) is running this cell right now."""
 
 
+def launched_rank() -> int:
+    """This process's DDP rank as its launcher set it, before any Trainer exists: Lightning's
+    launcher re-runs the command for local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts
+    every task with SLURM_PROCID; torchrun sets RANK. 0 for a single process."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            if var == "SLURM_PROCID" and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+                continue
+            return int(value)
+    return 0
+
+
 def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()) -> dict:
     """Train one cell to completion (or resume it) and return its summary. `callbacks`: extra
-    Lightning callbacks, e.g. an Optuna pruning callback."""
+    Lightning callbacks, e.g. an Optuna pruning callback.
+
+    Under DDP only rank 0 takes the run lock and writes; the other ranks (started by Lightning's
+    launcher or srun with the same command) join its training without the lock."""
     out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
     if results.is_complete(out):
         return results.read_summary(out)
+    if launched_rank() > 0:
+        return _train(experiment, cell, opts, out, list(callbacks))
     with results.run_lock(out) as acquired:
         if not acquired:
             raise CellBusy(f"{out} is locked by another process")
@@ -79,20 +97,34 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     cfg = cell.config
     meta = {"experiment": experiment.name, "profile": experiment.profile, "arm": cell.arm,
             "seed": cell.seed, "run_id": cell.run_id, "index": cell.index}  # fmt: skip
-    results.write_json(out / results.CONFIG, {**meta, "config": cfg})
+    writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
+    if writer:
+        results.write_json(out / results.CONFIG, {**meta, "config": cfg})
     resume_from = results.latest_checkpoint(out)
     resumed_from_step = _checkpoint_step(resume_from, torch)  # read now: newer checkpoints replace it
-    results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
-                                                   "resumed_from_step": resumed_from_step})  # fmt: skip
+    if writer:
+        results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
+                                                       "resumed_from_step": resumed_from_step})  # fmt: skip
 
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg["data"], seed=cell.seed, data_dir=opts.data_dir)
     model_kwargs = {"num_classes": dm.num_classes, "in_channels": dm.in_channels,
                     **{k: v for k, v in cfg["model"].items() if k != "name"}}  # fmt: skip
+    if model_kwargs["num_classes"] != dm.num_classes:
+        from ablate.errors import UserError
+
+        raise UserError(f"key 'model.num_classes': {model_kwargs['num_classes']} but the data has "
+                        f"{dm.num_classes} classes ({dm.source})")  # fmt: skip
     net = build_model(cfg["model"]["name"], **model_kwargs)
     train = cfg["train"]
+    from ablate.recipe import BatchRecipe, WeightEma
+    from ablate.rng_state import GlobalRngState
+
+    recipe = BatchRecipe(train, dm.num_classes, cell.seed)
     module = Classifier(net, dm.num_classes, cfg["optim"], cfg["schedule"], train["max_steps"],
-                        train["channels_last"], train["label_smoothing"])  # fmt: skip
+                        train["channels_last"], train["label_smoothing"],
+                        recipe if recipe.enabled else None)  # fmt: skip
+    ema = [WeightEma(train["ema_decay"])] if train["ema_decay"] > 0 else []  # before the checkpoint
 
     recorder = MetricsRecorder(out / results.METRICS, train["log_every"])
     eval_every = train["eval_every"] or train["max_steps"]
@@ -109,16 +141,20 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         log_every_n_steps=train["log_every"], precision=train["precision"],
         gradient_clip_val=train["grad_clip"], accelerator=opts.accelerator,
         devices=opts.devices, num_nodes=opts.num_nodes,
-        callbacks=[recorder, checkpoint, *callbacks], logger=logger if logger is not None else False,
+        callbacks=[recorder, *ema, GlobalRngState(), checkpoint, *callbacks], logger=logger if logger is not None else False,
         enable_progress_bar=opts.progress and sys.stderr.isatty(),  # no bar spam in logs
         enable_model_summary=False, enable_checkpointing=False,  # ours: StepCheckpoint
+        use_distributed_sampler=False,  # our batch samplers shard the global batch by rank
     )  # fmt: skip
     try:
         # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None,
                     weights_only=True)  # fmt: skip
         summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate)
-        if logger is not None:
+        if ema and module.diverged_at is None:  # the EMA's errors on the full splits, in eval mode
+            for split in ("train", "val", "test"):
+                summary[f"final_{split}_error_ema"] = error_rate(ema[0].ema.module, dm.eval_batches(split, module.device))
+        if logger is not None and trainer.is_global_zero:  # other ranks hold a dummy W&B run
             logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
             summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
             summary["wandb_mode"] = tracking.resolve_mode(opts.wandb)
@@ -157,7 +193,7 @@ def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rat
         "wall_time_s": recorder.wall_time_s(),
         "attempts": recorder.attempts,
         "resumed_from_step": resumed_from_step,
-        "data_source": dm.raw.source,
+        "data_source": dm.source,
         "data_sizes": dm.sizes,
         "device": str(device),
     }

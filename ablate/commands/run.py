@@ -30,8 +30,8 @@ def main(args) -> int:
     from ablate.run import RunOptions
 
     exp = load_grid(args)  # validates the whole grid before anything trains
-    for name in sorted({c.config["data"]["name"] for c in exp.cells}):
-        check_available(name, args.data_dir)
+    for name, folder in sorted({(c.config["data"]["name"], c.config["data"]["folder"] or "") for c in exp.cells}):
+        check_available(name, args.data_dir, folder)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     opts = RunOptions(results_root(args.results_dir), args.data_dir, args.wandb, args.accelerator,
                       devices, args.num_nodes, progress=not args.no_progress)  # fmt: skip

@@ -34,13 +34,20 @@ class TrainBatches:
     """Shuffled, augmented training batches; an epoch is len(self) full batches (no ragged end).
 
     `position` gives the number of batches already consumed (the trainer's global step), so that
-    iteration resumes mid-epoch after a restart.
+    iteration resumes mid-epoch after a restart. Under DDP, batch_size is the global batch: rank r
+    of w keeps the contiguous slice [r*b/w, (r+1)*b/w) of each augmented batch, so w processes
+    average the gradient of the same global batch one process would see.
     """
 
-    def __init__(self, x, y, mean, std, batch_size, augment_kind, pad, seed, position: Callable[[], int]):
+    def __init__(self, x, y, mean, std, batch_size, augment_kind, pad, seed, position: Callable[[], int],
+                 rank: int = 0, world_size: int = 1):  # fmt: skip
+        if batch_size % world_size:
+            raise ValueError(f"data.batch_size={batch_size} does not split evenly over {world_size} processes")
         self.x, self.y, self.mean, self.std = x, y, mean, std
         self.batch_size, self.augment_kind, self.pad, self.seed = batch_size, augment_kind, pad, seed
         self.position = position
+        local = batch_size // world_size
+        self.slice = slice(rank * local, (rank + 1) * local)
 
     def __len__(self) -> int:
         return len(self.x) // self.batch_size
@@ -57,7 +64,8 @@ class TrainBatches:
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             x = (self.x[idx].float().div_(255) - self.mean) / self.std
             aug_gen.manual_seed(self.seed * 1_000_003 + 7919 * (epoch * per_epoch + b))
-            yield augment(x, self.augment_kind, self.pad, aug_gen), self.y[idx]
+            x = augment(x, self.augment_kind, self.pad, aug_gen)  # the whole global batch: same draws
+            yield x[self.slice], self.y[idx][self.slice]
 
 
 class EvalBatches:
@@ -103,6 +111,10 @@ class ArrayDataModule(pl.LightningDataModule):
         return self.raw.shape[0]
 
     @property
+    def source(self) -> str:
+        return self.raw.source
+
+    @property
     def sizes(self) -> dict[str, int]:
         t = self.tensors()
         return {split: len(t[f"{split}_x"]) for split in ("train", "val", "test")}
@@ -137,8 +149,12 @@ class ArrayDataModule(pl.LightningDataModule):
         t = self.tensors(self._device())
         return TrainBatches(
             t["train_x"], t["train_y"], t["mean"], t["std"], self.batch_size,
-            self.augment, self.pad, self.seed, self._global_step,
+            self.augment, self.pad, self.seed, self._global_step, *self._rank(),
         )  # fmt: skip
+
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
     def eval_batches(self, split: str, device: torch.device | str | None = None) -> EvalBatches:
         t = self.tensors(device or self._device())

@@ -65,8 +65,8 @@ def main(args: argparse.Namespace) -> int:
     exp = load_grid(args)  # validates the whole grid first
     if args.array_parallelism is not None and args.array_parallelism < 1:
         raise UserError(f"--array-parallelism {args.array_parallelism}: must be >= 1")
-    for name in sorted({c.config["data"]["name"] for c in exp.cells}):
-        check_available(name, args.data_dir)  # compute nodes may have no internet
+    for name, folder in sorted({(c.config["data"]["name"], c.config["data"]["folder"] or "") for c in exp.cells}):
+        check_available(name, args.data_dir, folder)  # compute nodes may have no internet
 
     root = results.results_root(args.results_dir).resolve()
     settings = render.JobSettings(

@@ -1,0 +1,147 @@
+"""The batch-level pieces of the ConvNeXt/DeiT training recipe, taken from timm (not rewritten).
+
+- Random Erasing (Zhong et al. 2020; timm.data.RandomErasing, per-pixel normal noise, one box per
+  image), on the normalised batch wherever it lives.
+- Mixup (Zhang et al. 2018) / CutMix (Yun et al. 2019) with label smoothing (timm.data.Mixup,
+  one draw per batch): the targets become soft (N, num_classes) and the loss is timm's
+  SoftTargetCrossEntropy. The logged training error is then against the argmax of the mixed
+  target (the class with the larger share), not the image's own label.
+- The EMA of the weights (timm.utils.ModelEmaV3, constant decay per step), evaluated on the
+  validation split at every evaluation (`val_ema/error`) and on every split at the end.
+
+RandAugment runs per image in the loader workers (ablate.data.imagefolder); drop path and layer
+scale are knobs of the model (convnext_roadmap's drop_path, layer_scale).
+
+timm draws these from the global python/numpy/torch generators. Each batch's draws are made
+under generators seeded by (seed, step, rank) and the previous states are restored afterwards, so
+the augmentation is a function of the step (a resumed run repeats it exactly) and the model's own
+randomness (dropout, drop path) is not shifted by it.
+"""
+
+from __future__ import annotations
+
+import random
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+
+def recipe_seed(seed: int, step: int, rank: int) -> int:
+    return ((seed * 1_000_003 + step) * 1024 + rank) % 2**32
+
+
+class _SeededGlobalRng:
+    """Seed python `random`, numpy and torch (CPU and `device`) on entry; restore them on exit."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self.seed, self.device = seed, device
+
+    def __enter__(self):
+        self.saved = random.getstate(), np.random.get_state()
+        devices = [self.device] if self.device.type == "cuda" else []
+        self.fork = torch.random.fork_rng(devices=devices, device_type=self.device.type if devices else "cuda")
+        self.fork.__enter__()
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc):
+        self.fork.__exit__(*exc)
+        random.setstate(self.saved[0])
+        np.random.set_state(self.saved[1])
+        return False
+
+
+class BatchRecipe:
+    """(x, y, step) -> (x, y'): Random Erasing, then Mixup/CutMix; y' soft when mixing is on."""
+
+    def __init__(self, train_cfg: dict, num_classes: int, seed: int):
+        self.seed = seed
+        self.erase_prob = train_cfg.get("random_erase", 0.0)
+        self.mixup = None
+        if train_cfg.get("mixup", 0.0) > 0 or train_cfg.get("cutmix", 0.0) > 0:
+            from timm.data.mixup import Mixup
+
+            self.mixup = Mixup(
+                mixup_alpha=train_cfg["mixup"], cutmix_alpha=train_cfg["cutmix"],
+                prob=train_cfg["mixup_prob"], switch_prob=train_cfg["mixup_switch_prob"],
+                mode="batch", label_smoothing=train_cfg["label_smoothing"], num_classes=num_classes,
+            )  # fmt: skip
+
+    @property
+    def enabled(self) -> bool:
+        return self.mixup is not None or self.erase_prob > 0
+
+    @property
+    def soft_targets(self) -> bool:
+        return self.mixup is not None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.enabled:
+            return x, y
+        dist = torch.distributed
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        x = x.clone()  # timm erases and mixes in place; the caller's batch stays as it was
+        with _SeededGlobalRng(recipe_seed(self.seed, step, rank), x.device):
+            if self.erase_prob > 0:
+                from timm.data.random_erasing import RandomErasing
+
+                # Batch mode: timm erases each image of an (N, C, H, W) batch in place.
+                x = RandomErasing(self.erase_prob, mode="pixel", max_count=1, device=x.device)(x)
+            if self.mixup is not None:
+                if len(x) % 2:
+                    raise ValueError(f"Mixup/CutMix needs an even batch per process, got {len(x)}")
+                x, y = self.mixup(x, y)
+        return x, y
+
+
+def soft_target_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft (N, C) targets (timm's SoftTargetCrossEntropy)."""
+    from timm.loss import SoftTargetCrossEntropy
+
+    return SoftTargetCrossEntropy()(logits, target)
+
+
+class WeightEma(pl.Callback):
+    """The EMA of the network's weights, updated after every optimiser step; part of the
+    checkpoint, so a resumed run continues the same average. Place it before the checkpoint
+    callback, so a checkpoint written at step s holds the EMA of step s."""
+
+    def __init__(self, decay: float, every_eval: bool = True):
+        self.decay, self.every_eval = decay, every_eval
+        self.ema = None
+        self._restored: dict | None = None
+
+    def on_train_start(self, trainer, pl_module):
+        from timm.utils import ModelEmaV3
+
+        if self.ema is None:
+            self.ema = ModelEmaV3(pl_module.model, decay=self.decay)
+            if self._restored is not None:
+                self.ema.module.load_state_dict(self._restored)
+                self._restored = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if outputs is not None:  # None: the step was skipped (diverged)
+            self.ema.update(pl_module.model, step=trainer.global_step)
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if self.ema is None or trainer.sanity_checking or not self.every_eval:
+            return
+        from ablate.module import error_rate
+
+        err = error_rate(self.ema.module, trainer.datamodule.eval_batches("val", pl_module.device))
+        pl_module.log("val_ema/error", err, sync_dist=False)
+
+    def state_dict(self) -> dict:
+        if self.ema is not None:
+            return {"ema": self.ema.module.state_dict()}
+        return {"ema": self._restored} if self._restored is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict.get("ema") is not None:
+            if self.ema is not None:
+                self.ema.module.load_state_dict(state_dict["ema"])
+            else:
+                self._restored = state_dict["ema"]
