@@ -18,7 +18,7 @@ COMMANDS: dict[str, str] = {
     "submit": "ablate.slurm.submit_cmd",
     "status": "ablate.slurm.status_cmd",
     "sync": "ablate.slurm.sync_cmd",
-    "claims": "ablate.claims.cli",
+    "claims": "ablate.commands.claims",
     "tune": "ablate.commands.tune",
 }
 

@@ -168,7 +168,7 @@ def _args(**kw):
 
 
 def test_cli_json_markdown_and_table(capsys):
-    from ablate.claims import cli
+    from ablate.commands import claims as cli
 
     assert cli.main(_args(format="json", only="lenet28")) == 0
     data = json.loads(capsys.readouterr().out)["claims"]
@@ -183,7 +183,7 @@ def test_cli_json_markdown_and_table(capsys):
 
 
 def test_cli_unknown_filter_is_a_user_error():
-    from ablate.claims import cli
+    from ablate.commands import claims as cli
     from ablate.cli import UserError
 
     with pytest.raises(UserError):
@@ -196,8 +196,8 @@ def test_cli_registered_and_cheap_to_import():
 
     from ablate.cli import COMMANDS
 
-    assert COMMANDS["claims"] == "ablate.claims.cli"
-    code = "import sys, ablate.claims.cli; sys.exit('torch' in sys.modules)"
+    assert COMMANDS["claims"] == "ablate.commands.claims"
+    code = "import sys, ablate.commands.claims; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
