@@ -222,7 +222,7 @@ def test_zoo_figure_from_records(tmp_path):
 
 @pytest.mark.slow
 def test_plot_of_the_whole_zoo(tmp_path):
-    from ablate.claims.cli import save_plot
+    from ablate.commands.claims import save_plot
 
     save_plot(str(tmp_path / "zoo.png"))
     assert (tmp_path / "zoo.png").stat().st_size > 50_000
@@ -230,7 +230,7 @@ def test_plot_of_the_whole_zoo(tmp_path):
 
 @pytest.mark.slow
 def test_zoo_table_has_every_model_of_the_seeds_with_params_and_macs():
-    from ablate.claims.cli import zoo_records
+    from ablate.commands.claims import zoo_records
 
     zoo = {z["model"]: z for z in zoo_records()[0]}
     assert {"lenet5", "alexnet", "vgg16", "googlenet", "resnet50", "convnext_tiny", "efficientnet_b7"} <= set(zoo)
