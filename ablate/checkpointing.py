@@ -3,15 +3,57 @@
 Lightning's ModelCheckpoint saves step-triggered checkpoints before that step's validation, so a
 run resumed from one never re-records that evaluation; and it writes in place, so a kill during
 the write leaves a truncated file. Here a checkpoint due at an evaluation step is saved after the
-evaluation, and every file is written under a temporary name and renamed. Only the newest is kept.
+evaluation, and every file is written under a temporary name and renamed. The newest two are
+kept: where rename is not atomic (some network file systems) or a full disk truncated the newest,
+`usable_checkpoint` sets it aside and the run resumes from the one before (or from the start).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
+
+from ablate import results
+
+KEEP = 2  # checkpoints kept per run: the newest may be damaged, the one before is the fallback
+
+
+def _step_of(path: Path) -> int:
+    try:
+        return int(path.stem.removeprefix("step"))
+    except ValueError:
+        return -1
+
+
+def usable_checkpoint(run_dir: Path, set_aside: bool = True) -> tuple[Path | None, int]:
+    """(newest checkpoint that loads, its global step), or (None, 0) to start from scratch.
+
+    A checkpoint that does not load, or lacks the state to resume, is renamed to *.corrupt (kept
+    for inspection, out of the way of the next attempt) with a warning naming it."""
+    for path in results.checkpoints_newest_first(run_dir):
+        try:
+            # weights_only: a checkpoint is plain tensors and containers; a doctored file cannot run code.
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            step = int(ckpt["global_step"])
+            if "state_dict" not in ckpt or "optimizer_states" not in ckpt:
+                raise KeyError("state_dict/optimizer_states")
+        except Exception as e:  # noqa: BLE001 - truncated zip, pickle error, missing keys: all unusable
+            aside = path.with_name(path.name + ".corrupt")
+            if not set_aside:  # another DDP rank: rank 0 moves it; this one only skips it
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path, aside)
+            message = f"checkpoint {path} is unusable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); " \
+                      f"moved to {aside.name}, resuming from the previous one or from the start"
+            print(f"[ablate] warning: {message}", file=sys.stderr, flush=True)
+            continue
+        return path, step
+    return None, 0
 
 
 class StepCheckpoint(pl.Callback):
@@ -39,6 +81,6 @@ class StepCheckpoint(pl.Callback):
         trainer.save_checkpoint(tmp, weights_only=False)  # full state to resume; rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, final)
-            for old in self.dirpath.glob("step*.ckpt"):
-                if old != final:
-                    old.unlink()
+            kept = sorted(self.dirpath.glob("step*.ckpt"), key=_step_of, reverse=True)
+            for old in kept[KEEP:]:
+                old.unlink()

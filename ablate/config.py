@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from typing import Any
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -73,17 +74,6 @@ NULLABLE_TYPES: dict[str, type] = {
     "data.rand_augment": str,
 }
 
-# Closed intervals [lo, hi] of numeric keys (hi None: no upper bound).
-RANGES: dict[str, tuple[float, float | None]] = {
-    "data.image_size": (8, None),
-    "data.workers": (0, None),
-    "train.mixup": (0.0, None),
-    "train.cutmix": (0.0, None),
-    "train.mixup_prob": (0.0, 1.0),
-    "train.mixup_switch_prob": (0.0, 1.0),
-    "train.random_erase": (0.0, 1.0),
-    "train.ema_decay": (0.0, 0.999999),
-}
 # Keys that only the imagefolder dataset reads: set for an in-memory dataset they would do nothing.
 FOLDER_ONLY = ("data.folder", "data.image_size", "data.rand_augment")
 # ... and keys the imagefolder dataset ignores (it always uses RandomResizedCrop + flip).
@@ -97,9 +87,42 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("32-true", "bf16-mixed", "16-mixed", "bf16-true"),
 }
 
+# Allowed ranges of numeric keys: (lowest, lowest allowed?, highest, highest allowed?); None: unbounded.
+# A key not listed takes any value of its type. Checked per key; rules that join keys (milestones
+# within the run, warm-up shorter than it) are in `check_consistency`.
+RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "data.batch_size": (1, True, None, False),
+    "data.val_size": (0, False, None, False),  # a fraction in (0, 1) or a count >= 1
+    "data.pad": (0, True, None, False),
+    "data.train_subset": (2, True, None, False),  # at least one training and one validation image
+    "optim.lr": (0, False, None, False),
+    "optim.momentum": (0, True, 1, False),
+    "optim.weight_decay": (0, True, None, False),
+    "schedule.gamma": (0, False, None, False),
+    "schedule.min_lr": (0, True, None, False),
+    "schedule.warmup_steps": (0, True, None, False),
+    "schedule.warmup_lr": (0, False, None, False),
+    "train.max_steps": (1, True, None, False),
+    "train.log_every": (1, True, None, False),
+    "train.eval_every": (0, True, None, False),  # 0: evaluate at the end only
+    "train.checkpoint_every": (0, True, None, False),  # 0: no intermediate checkpoints
+    "train.grad_clip": (0, False, None, False),
+    "train.label_smoothing": (0, True, 1, False),
+    "data.image_size": (8, True, None, False),
+    "data.workers": (0, True, None, False),
+    "train.mixup": (0.0, True, None, False),
+    "train.cutmix": (0.0, True, None, False),
+    "train.mixup_prob": (0.0, True, 1.0, True),
+    "train.mixup_switch_prob": (0.0, True, 1.0, True),
+    "train.random_erase": (0.0, True, 1.0, True),
+    "train.ema_decay": (0.0, True, 0.999999, True),
+}
+
 # Keys an experiment may set to the string "tuned": each arm then uses the best value of its own
 # Optuna study (`python -m ablate tune EXP --arm ARM`), looked up when the grid is expanded.
 TUNED = "tuned"
+# Model knobs that are probabilities (checked in [0, 1)); other positive numeric knobs stay > 0.
+MODEL_RATES = ("dropout", "drop_rate", "drop_path", "stochastic_depth_prob")
 TUNABLE = ("optim.lr", "optim.weight_decay")
 
 
@@ -145,6 +168,24 @@ def _type_ok(value: Any, expected: type) -> bool:
     return isinstance(value, expected)
 
 
+def range_text(lo, lo_ok, hi, hi_ok) -> str:
+    """(0, False, 1, False) -> '> 0 and < 1'."""
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>=' if lo_ok else '>'} {lo}")
+    if hi is not None:
+        parts.append(f"{'<=' if hi_ok else '<'} {hi}")
+    return " and ".join(parts)
+
+
+def check_range(key: str, value: float, bounds) -> None:
+    lo, lo_ok, hi, hi_ok = bounds
+    too_low = lo is not None and (value < lo or (value == lo and not lo_ok))
+    too_high = hi is not None and (value > hi or (value == hi and not hi_ok))
+    if too_low or too_high or not math.isfinite(value):  # NaN and infinities are never a setting
+        raise ConfigError(f"key {key!r}: {value!r} is out of range; allowed: {range_text(*bounds)}")
+
+
 def _check_value(key: str, value: Any, expected: type | None) -> None:
     if value is None:
         if key in NULLABLE_TYPES or expected is None:
@@ -157,9 +198,42 @@ def _check_value(key: str, value: Any, expected: type | None) -> None:
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(CHOICES[key])}")
     if key in RANGES:
-        lo, hi = RANGES[key]
-        if value < lo or (hi is not None and value > hi):
-            raise ConfigError(f"key {key!r}: {value!r} is outside [{lo}, {'inf' if hi is None else hi}]")
+        check_range(key, value, RANGES[key])
+    if key == "optim.betas":
+        if len(value) != 2 or not all(_type_ok(b, float) and 0 <= b < 1 for b in value):
+            raise ConfigError(f"key {key!r}: {value!r}; allowed: two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if key == "schedule.milestones" and not all(_type_ok(m, int) for m in value):
+        raise ConfigError(f"key {key!r}: {value!r}; allowed: a list of integer steps")
+
+
+def check_consistency(cfg: dict, only: set[str] | None = None) -> None:
+    """Rules that join keys of one resolved config: milestones within the run, a warm-up shorter
+    than it, a whole validation count. `only`: check just the rules of these keys (None: all).
+
+    ablate.experiment checks the experiment file's own layers with every rule, and a `--set`
+    only for the keys it sets: `--set train.max_steps=12` shortens a run for a smoke test and keeps
+    the file's schedule (a milestone past the end never fires), while `--set
+    schedule.milestones=[99999]` on a 1000-step run is refused."""
+    train, sched, data = cfg.get("train", {}), cfg.get("schedule", {}), cfg.get("data", {})
+    max_steps = train.get("max_steps")
+    if not _type_ok(max_steps, int):
+        return  # reported by the type check
+
+    def wanted(key):
+        return only is None or key in only
+
+    ms = sched.get("milestones")
+    if wanted("schedule.milestones") and isinstance(ms, list) and all(_type_ok(m, int) for m in ms):
+        if any(not 0 < m <= max_steps for m in ms) or ms != sorted(set(ms)):
+            raise ConfigError(f"key 'schedule.milestones': {ms!r}; allowed: increasing steps within "
+                              f"(0, train.max_steps={max_steps}]")  # fmt: skip
+    warm = sched.get("warmup_steps")
+    if wanted("schedule.warmup_steps") and _type_ok(warm, int) and warm >= max_steps > 0 and warm > 0:
+        raise ConfigError(f"key 'schedule.warmup_steps': {warm} leaves no step after warm-up; "
+                          f"allowed: 0..{max_steps - 1} (train.max_steps={max_steps})")  # fmt: skip
+    val = data.get("val_size")
+    if wanted("data.val_size") and _type_ok(val, float) and val >= 1 and val != int(val):
+        raise ConfigError(f"key 'data.val_size': {val!r}; allowed: a fraction in (0, 1) or a whole count >= 1")
 
 
 def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
@@ -217,7 +291,15 @@ def _check_model_key(key, name, value, model_params, model_name, choices) -> Non
     if default is not None and default is not inspect.Parameter.empty:
         _check_value(key, value, type(default))
     if name in choices and value not in choices[name]:
-        raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(choices[name])}")
+        raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(map(str, choices[name]))}")
+    # Sizes (widths, depths, kernels, classes, ...): a knob whose default is a positive number
+    # must stay positive; rates (dropout, drop path) stay in [0, 1).
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or name in choices:
+        return
+    if name in MODEL_RATES:
+        check_range(key, value, (0, True, 1, False))
+    elif isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0:
+        check_range(key, value, (1, True, None, False) if isinstance(default, int) else (0, False, None, False))
 
 
 def default_config() -> dict:

@@ -44,7 +44,23 @@ PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": list, "o
 
 class _Loader(yaml.SafeLoader):
     """yaml.SafeLoader that also reads YAML 1.2 floats such as 1e-3 and 1e6 (YAML 1.1, which
-    PyYAML follows, wants 1.0e-3 and would read `--set optim.lr=1e-3` as a string)."""
+    PyYAML follows, wants 1.0e-3 and would read `--set optim.lr=1e-3` as a string), and refuses a
+    key given twice in one mapping (PyYAML would silently keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:  # the keys written here; `<<` merges may be overridden
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} is given twice in this mapping", key_node.start_mark
+                        )
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -56,6 +72,18 @@ _Loader.add_implicit_resolver(
 
 def yaml_load(text_or_stream):
     return yaml.load(text_or_stream, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def yaml_error_line(where: str, e: yaml.YAMLError) -> str:
+    """One line, `file:line:column: problem` (1-based, as editors count), for a YAML error."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e)
+    context = getattr(e, "context", None)
+    text = f"{problem} ({context})" if context and context not in problem else problem
+    text = " ".join(text.split())  # one line
+    if mark is None:
+        return f"{where}: invalid YAML: {text}"
+    return f"{where}:{mark.line + 1}:{mark.column + 1}: {text}"
 
 
 @dataclass(frozen=True)
@@ -85,24 +113,55 @@ class Experiment:
 
 
 def read_spec(path: Path) -> dict:
-    with open(path) as f:
-        spec = yaml_load(f)
+    from ablate.grid_checks import check_name
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = yaml_load(f)
+    except yaml.YAMLError as e:
+        raise ExperimentError(yaml_error_line(str(path), e)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ExperimentError(f"{path}: cannot be read: {e}") from None
     if not isinstance(spec, dict):
         raise ExperimentError(f"{path}: expected a mapping at the top level")
     _check_keys(path, "", spec, TOP_LEVEL_KEYS)
     for key in ("arms", "profiles"):
         if not spec.get(key):
             raise ExperimentError(f"{path}: key {key!r} is required and may not be empty")
+    for arm, overrides in spec["arms"].items():
+        check_name(path, "arm", arm)
+        _check_mapping(path, f"arms.{arm}", overrides)
+    _check_mapping(path, "base", spec.get("base"))
     for name, prof in spec["profiles"].items():
+        check_name(path, "profile", name)
         if not isinstance(prof, dict):
             raise ExperimentError(f"{path}: profiles.{name} must be a mapping")
         _check_keys(path, f"profiles.{name}.", prof, PROFILE_KEYS)
-        for arm in list(prof.get("arms", {})) + list(prof.get("only_arms", [])):
-            if arm not in spec["arms"]:
+        _check_mapping(path, f"profiles.{name}.set", prof.get("set"))
+        for arm, overrides in (prof.get("arms") or {}).items():
+            _check_mapping(path, f"profiles.{name}.arms.{arm}", overrides)
+        only = prof.get("only_arms") or []
+        if len(set(map(str, only))) != len(only):
+            raise ExperimentError(f"{path}: profiles.{name}.only_arms lists an arm twice: {only!r}")
+        for arm in list(prof.get("arms") or {}) + list(only):
+            if not isinstance(arm, str) or arm not in spec["arms"]:
                 raise ExperimentError(
                     f"{path}: profiles.{name} names unknown arm {arm!r}; valid: {', '.join(spec['arms'])}"
                 )
+    if spec.get("default_profile") is not None and spec["default_profile"] not in spec["profiles"]:
+        raise ExperimentError(f"{path}: default_profile {spec['default_profile']!r} is not a profile; "
+                              f"valid: {', '.join(spec['profiles'])}")  # fmt: skip
     return spec
+
+
+def _check_mapping(path: Path, where: str, value) -> None:
+    """An arm, a base or a profile's `set` is a mapping of (dotted) keys, or empty."""
+    if value is not None and not isinstance(value, dict):
+        raise ExperimentError(f"{path}: {where} must be a mapping of config keys (e.g. optim.lr: 0.1), "
+                              f"got {type(value).__name__} {value!r}")  # fmt: skip
+    for key in (value or {}):
+        if not isinstance(key, str):
+            raise ExperimentError(f"{path}: {where}: key {key!r} is not a config key (e.g. optim.lr)")
 
 
 def _check_keys(path: Path, prefix: str, mapping: dict, allowed: dict[str, type]) -> None:
@@ -124,7 +183,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ExperimentError(f"--set {item!r}: expected key=value, e.g. --set optim.lr=0.05")
-        out[key.strip()] = yaml_load(raw)
+        try:
+            out[key.strip()] = yaml_load(raw)
+        except yaml.YAMLError as e:
+            raise ExperimentError(yaml_error_line(f"--set {item!r}", e)) from None
     return out
 
 
@@ -137,7 +199,10 @@ def load_experiment(
     results_root: where the tuning studies of `tuned` values live (default: results.results_root).
     The tuned values used are described in the returned spec under `_tuned` (arm -> record).
     """
+    from ablate.grid_checks import check_models, check_name
+
     path = find_experiment(name_or_path)
+    check_name(path, "experiment", path.stem)
     spec = read_spec(path)
     profile = profile or spec.get("default_profile") or next(iter(spec["profiles"]))
     if profile not in spec["profiles"]:
@@ -158,6 +223,7 @@ def load_experiment(
         return record["values"]
 
     cells = expand(spec, profile, cli, path, lookup)
+    check_models(path, cells)  # constructor rules (depth 6n+2, ...) fail here, not in every cell
     if tuned:
         spec = {**spec, "_tuned": tuned}
     from ablate.analysis.pipeline import experiment_claims  # checks `analysis:` and `claims:` now
@@ -175,9 +241,15 @@ def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path,
 
     tuned(arm, keys) -> {dotted key: value} replaces the keys an arm sets to "tuned"."""
     prof = spec["profiles"][profile]
+    cli = dict(cli)  # pure: the caller's overrides stay as they were
     seeds = cli.pop("seeds", None) or prof.get("seeds") or spec.get("seeds") or [0]
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ExperimentError(f"{path}: seeds must be a list of integers, got {seeds!r}")
+    # Seeds seed numpy and Lightning, which take 0 .. 2**32 - 1; a repeated seed repeats a run id.
+    if not isinstance(seeds, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds
+    ):
+        raise ExperimentError(f"{path}: seeds must be a list of integers in 0..{2**32 - 1}, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ExperimentError(f"{path}: seeds lists a seed twice: {seeds!r}")
     arms = prof.get("only_arms") or list(spec["arms"])
     cells = []
     for arm in arms:
@@ -212,6 +284,8 @@ def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
         except C.ConfigError as e:
             raise ExperimentError(f"{path}: {where}: {e}") from None
     where = " <- ".join(w for w, o in layers if o)
+    if not isinstance(cfg.get("model"), dict) or not isinstance(cfg["model"].get("name"), str):
+        raise ExperimentError(f"{path}: {where}: key 'model.name' must be the name of a registered model")
     try:
         get_builder(cfg["model"]["name"])
     except UnknownModelError as e:
@@ -219,8 +293,18 @@ def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
     try:
         name = cfg["model"]["name"]
         C.validate(cfg, builder_params(name), list_datasets(), builder_choices(name))
+        cli = dict(layers).get("--set") or {}
+        C.check_consistency(cfg, only=set(C.flatten(cli)))  # a --set: only the rules of what it sets
     except C.ConfigError as e:
         raise ExperimentError(f"{path}: {where}: {e}") from None
+    file_layers = [(w, o) for w, o in layers if w != "--set"]
+    file_cfg = C.default_config()
+    for _, overrides in file_layers:
+        file_cfg = C.apply_overrides(file_cfg, overrides)
+    try:
+        C.check_consistency(file_cfg)  # the file's own schedule fits the file's own run length
+    except C.ConfigError as e:
+        raise ExperimentError(f"{path}: {' <- '.join(w for w, o in file_layers if o)}: {e}") from None
     return cfg
 
 

@@ -38,13 +38,17 @@ def report_dir(root: Path, experiment: str, profile: str) -> Path:
     return Path(root) / experiment / f"_report-{profile}"
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask can only be read by setting it,
+    which would race with other threads creating files): from /proc on Linux, else 0o022."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 @contextlib.contextmanager
@@ -70,7 +74,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -108,8 +112,13 @@ def read_summary(path: Path) -> dict:
     return read_json(Path(path) / SUMMARY)
 
 
-def latest_checkpoint(path: Path) -> Path | None:
-    """The newest resumable checkpoint: ours (checkpoints/*.ckpt) or Lightning's SLURM
+def checkpoints_newest_first(path: Path) -> list[Path]:
+    """Resumable checkpoints, newest first: ours (checkpoints/*.ckpt) and Lightning's SLURM
     hpc_ckpt_*.ckpt written on a pre-emption signal."""
     candidates = list((Path(path) / CHECKPOINTS).glob("*.ckpt")) + list(Path(path).glob("hpc_ckpt_*.ckpt"))
-    return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=None)
+    return sorted(candidates, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+
+def latest_checkpoint(path: Path) -> Path | None:
+    found = checkpoints_newest_first(path)
+    return found[0] if found else None

@@ -45,6 +45,10 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
+class IncompleteRun(RuntimeError):
+    """Training returned before max_steps without diverging: nothing to count as a result."""
+
+
 class CellBusy(RuntimeError):
     """Another process (a local worker, a SLURM task) is running this cell right now."""
 
@@ -84,10 +88,9 @@ def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Se
 def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, callbacks: list) -> dict:
 
     import lightning.pytorch as pl
-    import torch
 
     from ablate import provenance, tracking
-    from ablate.checkpointing import StepCheckpoint
+    from ablate.checkpointing import StepCheckpoint, usable_checkpoint
     from ablate.data import build_datamodule
     from ablate.models import build_model
     from ablate.module import Classifier, error_rate
@@ -100,8 +103,8 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
     if writer:
         results.write_json(out / results.CONFIG, {**meta, "config": cfg})
-    resume_from = results.latest_checkpoint(out)
-    resumed_from_step = _checkpoint_step(resume_from, torch)  # read now: newer checkpoints replace it
+    # The newest checkpoint that loads; a truncated or corrupt one is set aside (by rank 0) with a warning.
+    resume_from, resumed_from_step = usable_checkpoint(out, set_aside=writer)  # now: newer ones replace it
     if writer:
         results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
                                                        "resumed_from_step": resumed_from_step})  # fmt: skip
@@ -150,6 +153,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None,
                     weights_only=True)  # fmt: skip
+        _check_finished(trainer, module, train["max_steps"], out)
         summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate)
         if ema and module.diverged_at is None:  # the EMA's errors on the full splits, in eval mode
             for split in ("train", "val", "test"):
@@ -166,6 +170,15 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         for hpc in out.glob("hpc_ckpt_*.ckpt"):  # pre-emption checkpoints: superseded by the result
             hpc.unlink()
     return summary
+
+
+def _check_finished(trainer, module, max_steps: int, out: Path) -> None:
+    """A run that stopped short (zero optimiser steps: a batch larger than the split; an
+    interrupt Lightning swallowed) is a failure, never a result: summary.json is not written."""
+    if module.diverged_at is not None or trainer.global_step >= max_steps:
+        return
+    raise IncompleteRun(f"{out.name}: training stopped after {trainer.global_step} of {max_steps} "
+                        f"optimiser steps without diverging; no result written")  # fmt: skip
 
 
 def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rate) -> dict:
@@ -197,10 +210,3 @@ def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, error_rat
         "data_sizes": dm.sizes,
         "device": str(device),
     }
-
-
-def _checkpoint_step(path: Path | None, torch) -> int:
-    if path is None:
-        return 0
-    # Our own checkpoint from this run's folder; weights_only keeps a doctored file from running code.
-    return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])

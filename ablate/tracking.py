@@ -60,17 +60,18 @@ def make_logger(mode: str, *, experiment: str, arm: str, seed: int, profile: str
     mode = resolve_mode(mode)
     if mode == "off":
         return None
+    import wandb
     from lightning.pytorch.loggers import WandbLogger
 
-    os.environ.setdefault("WANDB_SILENT", "true")
-    if mode == "offline":
-        os.environ["WANDB_MODE"] = "offline"  # wandb.init must not try to log in
     save_dir.mkdir(parents=True, exist_ok=True)
+    # The mode goes to wandb.init (through the logger's kwargs), not into os.environ, so it does not
+    # stick for the cells after this one. `offline=True` is not used: Lightning's WandbLogger then
+    # sets os.environ["WANDB_MODE"] itself (lightning/pytorch/loggers/wandb.py, `experiment`).
     return WandbLogger(
         project=PROJECT, group=experiment, job_type=arm, name=run_id,
         id=wandb_run_id(experiment, run_id), resume="allow",
         tags=[arm, f"seed={seed}", f"profile={profile}"], save_dir=str(save_dir),
-        offline=mode == "offline", config=config,
+        mode=mode, settings=wandb.Settings(silent=True), config=config,
     )  # fmt: skip
 
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from ablate.experiment import load_experiment
 from tests.conftest import TINY, run_cli
 
 EXPERIMENTS = ("activation", "kernels", "batchnorm")
@@ -17,13 +16,7 @@ def sets(*items):
     return [a for item in items for a in ("--set", item)]
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_files_validate(name):
-    quick = load_experiment(name, "quick")
-    assert quick.cells and len({c.run_id for c in quick.cells}) == len(quick.cells)
-    assert {c.config["data"]["name"] for c in quick.cells} == {"digits"}  # no download
-    paper = load_experiment(name, "paper", overrides=["optim.lr=0.01"])  # paper tunes its lr
-    assert {c.config["data"]["name"] for c in paper.cells} <= {"cifar10", "mnist"}
+# Every experiments/*.yaml in every profile is validated by tests/test_shipped_experiments.py.
 
 
 def test_list_shows_the_ablations():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,3 +128,91 @@ def test_divergence_is_recorded_with_its_curve(tmp_path):
     assert d["steps"] < 30 and d["diverged_at_step"] is not None
     curve = pd.read_csv(tmp_path / "degradation" / d["run_id"] / "metrics.csv")
     assert len(curve) >= 1 and "train/loss" in curve
+
+
+# ----------------------------------------------------------------------------- faults at scale
+SMALL_GRID = {
+    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
+             "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+             "train": {"max_steps": 24, "log_every": 2, "eval_every": 8, "checkpoint_every": 4}},
+    "arms": {"a": {}, "b": {"model.shortcut": "none"}},
+    "seeds": [0, 1],
+    "profiles": {"tiny": {}},
+}  # fmt: skip
+
+
+def _small_grid(tmp_path) -> Path:
+    path = tmp_path / "faultgrid.yaml"
+    path.write_text(yaml.safe_dump(SMALL_GRID, sort_keys=False))
+    return path
+
+
+def _start_tree(grid_file, root, jobs="1"):
+    """`ablate run` in its own session, so a SIGKILL of the group takes the whole process tree."""
+    cmd = [sys.executable, "-m", "ablate", "run", str(grid_file), "--results-dir", str(root),
+           "--wandb", "off", "--no-progress", "--no-analysis", "--jobs", jobs]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+
+
+def _grid_state(root: Path, name: str = "faultgrid"):
+    table, curves = [], {}
+    for d in sorted((root / name).iterdir()):
+        if results.is_complete(d):
+            s = results.read_summary(d)
+            table.append({k: s[k] for k in ("run_id", "steps", "status", "final_train_error",
+                                             "final_val_error", "final_test_error")})  # fmt: skip
+            curves[d.name] = pd.read_csv(d / results.METRICS)
+    return pd.DataFrame(table), curves
+
+
+@pytest.mark.slow
+def test_random_sigkills_of_the_process_tree_then_rerun_match_uninterrupted(tmp_path):
+    import random
+
+    grid_file = _small_grid(tmp_path)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert run_cli("run", str(grid_file), "--results-dir", str(clean), "--wandb", "off", "--no-analysis",
+                   "--jobs", "2").returncode == 0  # fmt: skip
+
+    rng = random.Random(11)  # fixed: the same kill times in every CI run
+    kills = 0
+    for _ in range(3):
+        proc = _start_tree(grid_file, killed, jobs="2")
+        time.sleep(rng.uniform(4.0, 8.0))  # start-up is ~3-5 s: some kills land mid-cell, some mid-start
+        if proc.poll() is not None:
+            break
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    assert kills >= 3
+    res = run_cli("run", str(grid_file), "--results-dir", str(killed), "--wandb", "off", "--no-analysis")
+    assert res.returncode == 0, res.stderr[-2000:]
+
+    table_clean, curves_clean = _grid_state(clean)
+    table_killed, curves_killed = _grid_state(killed)
+    assert len(table_clean) == 4
+    pd.testing.assert_frame_equal(table_clean, table_killed)
+    assert curves_clean.keys() == curves_killed.keys()
+    for run_id, curve in curves_clean.items():
+        pd.testing.assert_frame_equal(curve, curves_killed[run_id], obj=run_id)
+    attempts = [results.read_summary(d)["attempts"] for d in (killed / "faultgrid").iterdir() if results.is_complete(d)]
+    print(f"\n{kills} SIGKILLs, 4 cells, attempts per cell {sorted(attempts)}: table and curves identical")
+
+
+@pytest.mark.slow
+def test_three_runners_on_one_results_folder_train_every_cell_once(tmp_path):
+    grid_file = _small_grid(tmp_path)
+    root = tmp_path / "shared"
+    procs = [_start_tree(grid_file, root) for _ in range(3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for (out, err), p in zip(outs, procs):
+        assert p.returncode in (0, 1), err[-2000:]  # 1: some cell was running elsewhere
+        assert re.search(r"\[ablate\] \d+ run,", out), out
+    summaries = [results.read_summary(d) for d in (root / "faultgrid").iterdir() if results.is_complete(d)]
+    # Every cell finished, and was trained once: one attempt, never resumed, one curve in step order.
+    assert len(summaries) == 4
+    assert all(s["attempts"] == 1 and s["resumed_from_step"] == 0 for s in summaries)
+    for s in summaries:
+        curve = pd.read_csv(root / "faultgrid" / s["run_id"] / results.METRICS)
+        assert curve["step"].is_monotonic_increasing and curve["step"].iloc[-1] == 24

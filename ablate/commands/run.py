@@ -24,14 +24,14 @@ def main(args) -> int:
     import sys
 
     from ablate.commands.common import load_grid
-    from ablate.data import check_available
     from ablate.errors import UserError
+    from ablate.grid_checks import preflight
     from ablate.results import results_root
     from ablate.run import RunOptions
 
     exp = load_grid(args)  # validates the whole grid before anything trains
-    for name, folder in sorted({(c.config["data"]["name"], c.config["data"]["folder"] or "") for c in exp.cells}):
-        check_available(name, args.data_dir, folder)
+    # Data present, splits and batches within it, results folder writable with room: before any run folder.
+    preflight(exp, results_root(args.results_dir), args.data_dir)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     opts = RunOptions(results_root(args.results_dir), args.data_dir, args.wandb, args.accelerator,
                       devices, args.num_nodes, progress=not args.no_progress)  # fmt: skip

@@ -14,6 +14,8 @@ shape changes (no parameters, so plain and option-A residual nets have equal cou
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,7 +23,8 @@ import torch.nn.functional as F
 from ablate.models.layers import get_activation, get_norm, he_init
 from ablate.models.registry import register_model
 
-SHORTCUTS = ("A", "B", "none")
+Shortcut = Literal["A", "B", "none"]  # declared once: the config validator reads it off the builder
+SHORTCUTS = get_args(Shortcut)
 
 
 class PadShortcut(nn.Module):
@@ -111,7 +114,7 @@ class CifarResNet(nn.Module):
 @register_model
 def cifar_resnet(
     depth: int = 20,
-    shortcut: str = "A",
+    shortcut: Shortcut = "A",
     width: int = 16,
     activation: str = "relu",
     norm: str = "batch",

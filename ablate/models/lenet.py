@@ -23,6 +23,8 @@ avg pool -> conv 16 (5x5) -> avg pool -> 256 -> 120 -> 84 -> 10, tanh: 44,426 pa
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -143,9 +145,9 @@ class LeNet5(nn.Module):
 @register_model
 def lenet5(
     activation: str = "lecun_tanh",
-    pool: str = "lecun",
+    pool: Literal["lecun", "avg", "max"] = "lecun",
     c3_table: bool = True,
-    output: str = "rbf",
+    output: Literal["rbf", "linear"] = "rbf",
     num_classes: int = 10,
     in_channels: int = 1,
 ) -> nn.Module:
@@ -180,7 +182,7 @@ class LeNet5Small(nn.Module):
 @register_model
 def lenet5_28(
     activation: str = "tanh",
-    pool: str = "avg",
+    pool: Literal["avg", "max"] = "avg",
     num_classes: int = 10,
     in_channels: int = 1,
     input_size: int = 28,

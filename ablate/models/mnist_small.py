@@ -24,6 +24,8 @@ the blocks). `norms_per_block=2` builds the textbook block.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn as nn
 
@@ -113,7 +115,7 @@ class SimpleResNet(nn.Module):
 def simple_resnet(
     width: int = 32,
     blocks: int = 3,
-    norms_per_block: int = 1,
+    norms_per_block: Literal[1, 2] = 1,
     shortcut: bool = True,
     activation: str = "relu",
     norm: str = "batch",

@@ -9,7 +9,8 @@ those knobs before anything trains.
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+import typing
+from typing import Callable, Literal
 
 import torch.nn as nn
 
@@ -74,14 +75,32 @@ def builder_params(name: str) -> dict[str, object]:
     }
 
 
-def builder_choices(name: str) -> dict[str, tuple[str, ...]]:
-    """The valid values of a builder's string knobs, checked before anything trains: knobs named
-    `activation` and `norm` take the layer tables' names; a builder may declare more in a `choices`
-    attribute (e.g. convnext_roadmap's `step`)."""
+def literal_choices(fn: Builder) -> dict[str, tuple]:
+    """The knobs a builder annotates `Literal[...]` (or `Literal[...] | None`) and their values."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as e:  # an annotation that does not resolve is the model author's bug
+        raise TypeError(f"model builder {fn.__name__!r}: annotations do not resolve: {e}") from None
+    out = {}
+    for param, hint in hints.items():
+        if typing.get_origin(hint) is not Literal:
+            args = [a for a in typing.get_args(hint) if typing.get_origin(a) is Literal]
+            hint = args[0] if len(args) == 1 else None
+        if hint is not None and param != "return":
+            out[param] = tuple(typing.get_args(hint))
+    return out
+
+
+def builder_choices(name: str) -> dict[str, tuple]:
+    """The valid values of a builder's knobs, checked before anything trains: knobs named
+    `activation` and `norm` take the layer tables' names; a builder declares its other knobs'
+    values once, as `Literal[...]` annotations (cifar_resnet's `shortcut`), or, where the values
+    are computed, in a `choices` attribute (convnext_roadmap's `step`)."""
     from ablate.models.layers import ACTIVATIONS, NORMS
 
     params = builder_params(name)
     out = {k: tuple(v) for k, v in {"activation": ACTIVATIONS, "norm": NORMS}.items() if k in params}
+    out.update(literal_choices(get_builder(name)))
     out.update(getattr(get_builder(name), "choices", {}))
     # A builder's own default is valid even where the tables lack it (LeNet's scaled tanh, relu6).
     return {k: v if params[k] in v else (params[k], *v) for k, v in out.items()}

@@ -1,0 +1,164 @@
+"""Checks of a whole grid before any cell trains: names, model constructors, data sizes, results folder.
+
+`ablate.config` checks each key of one resolved config; the checks here need more than one key or
+more than the config: a model's constructor rules (built once per distinct model on the meta device,
+so no memory is allocated and nothing is computed), the dataset's size (known once it is loaded),
+and the results folder (writable, with room). Each raises ExperimentError (or UserError): one line
+naming the file, the arm, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from ablate.errors import UserError
+
+# Experiment, arm and profile names become folder names, W&B run names and SLURM job names:
+# no `/`, no `..`, no shell metacharacters, no leading dot or dash.
+NAME_RULE = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+_NAME = re.compile(NAME_RULE)
+
+# Channels and classes of each dataset, for the meta-device build (the real values come from the
+# DataModule at training time; constructor rules rarely depend on them, but a LeNet C3 table does).
+DATA_SHAPES: dict[str, tuple[int, int]] = {"digits": (1, 10), "mnist": (1, 10), "cifar10": (3, 10)}
+DEFAULT_SHAPE = (3, 10)
+
+# The results root must have this much free space before a grid starts (bytes): a few checkpoints
+# and metric files of the small nets; a GPU-scale grid needs more, but a full disk is caught here.
+MIN_FREE_BYTES = 64 * 2**20
+
+
+def _error(message: str):
+    from ablate.experiment import ExperimentError
+
+    return ExperimentError(" ".join(str(message).split()))  # one line, whatever the cause said
+
+
+def check_name(path: Path, what: str, name) -> None:
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise _error(f"{path}: {what} name {name!r} is not allowed; names match {NAME_RULE} "
+                     f"(letters, digits, '.', '_', '+', '-'; no leading '.' or '-')")  # fmt: skip
+
+
+def check_analysis_name(path: Path, name, available: Iterable[str] | None = None) -> None:
+    """An `analysis:` key must name an existing analysis (hook for the analysis registry: the
+    caller passes the names it knows; by default the modules in the top-level `analysis/`)."""
+    check_name(path, "analysis", name)
+    if available is None:
+        folder = Path(__file__).resolve().parent.parent / "analysis"
+        available = [p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "common")]
+    available = sorted(available)
+    if name not in available:
+        raise _error(f"{path}: key 'analysis': no analysis {name!r}; valid: {', '.join(available)}")
+
+
+# ----------------------------------------------------------------------------- models
+def _model_kwargs(cfg: dict) -> dict:
+    return {k: v for k, v in cfg["model"].items() if k != "name"}
+
+
+def check_models(path: Path, cells) -> None:
+    """Build every distinct model of the grid once on the meta device; a constructor error becomes
+    one line naming the arm. Cells whose model config repeats (seeds, non-model arms) are skipped."""
+    import torch
+
+    from ablate.models import build_model
+
+    seen: set[str] = set()
+    for cell in cells:
+        in_channels, num_classes = DATA_SHAPES.get(cell.config["data"]["name"], DEFAULT_SHAPE)
+        kwargs = {"num_classes": num_classes, "in_channels": in_channels, **_model_kwargs(cell.config)}
+        name = cell.config["model"]["name"]
+        key = json.dumps([name, kwargs], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "zero-element tensors": reported below if it matters
+                build_model(name, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any constructor failure is the experiment's error
+            knobs = ", ".join(f"model.{k}={v!r}" for k, v in _model_kwargs(cell.config).items())
+            raise _error(f"{path}: arm {cell.arm!r}: model {name!r} cannot be built with "
+                         f"{knobs or 'its defaults'}: {e}") from None  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- data
+@lru_cache(maxsize=16)
+def _train_split_size(name: str, data_dir: str | None) -> int:
+    from ablate.data import sources
+
+    return len(sources.load(name, Path(data_dir) if data_dir else None).train_y)
+
+
+def validation_count(n: int, val_size) -> int:
+    """Images held out for validation; the same rule as ablate.data.datamodule.split_train_val."""
+    return int(round(val_size * n)) if isinstance(val_size, float) and val_size < 1 else int(val_size)
+
+
+def check_data(exp, data_dir: str | None = None) -> None:
+    """Once the datasets' sizes are known: the validation split and the batch fit the data.
+    Loads each dataset once (about a second); run after ablate.data.check_available."""
+    from ablate.data import sources
+
+    seen = set()
+    for cell in exp.cells:
+        data = cell.config["data"]
+        if data["name"] not in sources.LOADERS:
+            continue  # an image-folder tree: sized by its own scan (ablate.data.imagefolder)
+        key = (data["name"], data["train_subset"], data["val_size"], data["batch_size"])
+        if key in seen:
+            continue
+        seen.add(key)
+        where = f"{exp.path}: arm {cell.arm!r}"
+        n = _train_split_size(data["name"], str(data_dir) if data_dir else None)
+        if data["train_subset"] is not None:
+            if data["train_subset"] > n:
+                raise _error(f"{where}: key 'data.train_subset': {data['train_subset']} is more than the "
+                             f"{n} training images of {data['name']}; allowed: 2..{n}")  # fmt: skip
+            n = data["train_subset"]
+        n_val = validation_count(n, data["val_size"])
+        if not 0 < n_val < n:
+            raise _error(f"{where}: key 'data.val_size': {data['val_size']!r} holds out {n_val} of the {n} "
+                         f"training images of {data['name']}; allowed: a fraction in (0, 1) or a count "
+                         f"1..{n - 1}")  # fmt: skip
+        n_train = n - n_val
+        if data["batch_size"] > n_train:
+            raise _error(f"{where}: key 'data.batch_size': {data['batch_size']} is more than the {n_train} "
+                         f"images of the training split of {data['name']} (after data.val_size="
+                         f"{data['val_size']!r}); allowed: 1..{n_train}")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- results folder
+def check_results_root(root: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """The results folder exists or can be made, takes a file, and has room: else one UserError."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".ablate-write-test-"):
+            pass
+    except OSError as e:
+        raise UserError(f"results folder {root} is not writable ({e.strerror or e}); "
+                        f"choose another with --results-dir or $ABLATE_RESULTS_DIR") from None  # fmt: skip
+    free = shutil.disk_usage(root).free
+    if free < min_free_bytes:
+        raise UserError(f"results folder {root} has {free / 2**20:.0f} MiB free; need at least "
+                        f"{min_free_bytes / 2**20:.0f} MiB: free space or choose another --results-dir")  # fmt: skip
+
+
+def preflight(exp, results_root: Path, data_dir: str | None = None) -> None:
+    """Everything checked before a grid's first cell trains, after the grid validated."""
+    from ablate.data import check_available
+
+    for name, folder in sorted({(c.config["data"]["name"], c.config["data"].get("folder") or "") for c in exp.cells}):
+        check_available(name, data_dir, folder)
+    check_data(exp, data_dir)
+    check_results_root(results_root)
+
