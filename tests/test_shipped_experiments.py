@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ablate.experiment import EXPERIMENTS_DIR, expand, read_spec
+from ablate.analysis.pipeline import experiment_claims
+from ablate.experiment import expand, read_spec
 from ablate.grid_checks import check_models, check_name
+from ablate.shipped import shipped_dir
 
-CASES = [(p, prof) for p in sorted(Path(EXPERIMENTS_DIR).glob("*.yaml")) for prof in read_spec(p)["profiles"]]
+CASES = [(p, prof) for p in sorted(Path(shipped_dir("experiments")).glob("*.yaml")) for prof in read_spec(p)["profiles"]]
 
 
 def stub_tuned(arm, keys):
@@ -23,5 +25,6 @@ def test_shipped_experiment_validates(path, profile):
     spec = read_spec(path)
     cells = expand(spec, profile, {}, path, stub_tuned)
     check_models(path, cells)
+    experiment_claims(path, spec, cells)  # the `analysis:` and `claims:` sections
     assert cells and len({c.run_id for c in cells}) == len(cells)
 
