@@ -16,8 +16,6 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
-
 from ablate.errors import UserError
 
 # Experiment, arm and profile names become folder names, W&B run names and SLURM job names:
@@ -45,18 +43,6 @@ def check_name(path: Path, what: str, name) -> None:
     if not isinstance(name, str) or _NAME.fullmatch(name) is None:
         raise _error(f"{path}: {what} name {name!r} is not allowed; names match {NAME_RULE} "
                      f"(letters, digits, '.', '_', '+', '-'; no leading '.' or '-')")  # fmt: skip
-
-
-def check_analysis_name(path: Path, name, available: Iterable[str] | None = None) -> None:
-    """An `analysis:` key must name an existing analysis (hook for the analysis registry: the
-    caller passes the names it knows; by default the modules in the top-level `analysis/`)."""
-    check_name(path, "analysis", name)
-    if available is None:
-        folder = Path(__file__).resolve().parent.parent / "analysis"
-        available = [p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "common")]
-    available = sorted(available)
-    if name not in available:
-        raise _error(f"{path}: key 'analysis': no analysis {name!r}; valid: {', '.join(available)}")
 
 
 # ----------------------------------------------------------------------------- models

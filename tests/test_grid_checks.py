@@ -1,7 +1,5 @@
 """Each class of bad input of issue 11 is refused with one line before any run folder exists."""
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -70,12 +68,6 @@ def test_arm_names_follow_the_name_rule(tmp_path, arm):
 def test_experiment_names_follow_the_name_rule(tmp_path):
     with pytest.raises(ExperimentError, match=r"experiment name 'my exp' is not allowed"):
         check(tmp_path, name="my exp")
-
-
-def test_unknown_analysis_name_hook():
-    grid_checks.check_analysis_name(Path("x.yaml"), "degradation")
-    with pytest.raises(ExperimentError, match=r"x.yaml: key 'analysis': no analysis 'degradashun'; valid: .*degradation"):
-        grid_checks.check_analysis_name(Path("x.yaml"), "degradashun")
 
 
 def test_unwritable_or_full_results_folder_is_one_error(tmp_path, monkeypatch):
