@@ -25,7 +25,6 @@ GRID = {
         "slow": {"model.depth": 20, "train": {"max_steps": 150, "checkpoint_every": 5}},
     },
     "seeds": [0],
-    "analysis": "none",
     "profiles": {"tiny": {}},
 }  # fmt: skip
 
