@@ -1,8 +1,10 @@
 """The one LightningModule: it is handed a network and owns loss, metrics and optimisation.
 
-Training loss and error are logged every step (the Trainer's log_every_n_steps decides which steps
-reach the loggers); validation and test error at every evaluation. A non-finite loss stops the run
-and marks it diverged instead of crashing it: for a very deep plain net that is a finding.
+Nothing in the training step waits for the device: the loss and error of each step are added to
+sums that stay on the device (TrainWindow), and the host reads them once every train.log_every
+steps (MetricsRecorder), one transfer for the whole window. A loss that is not finite is noted on
+the device too; at that read the run stops and is marked diverged instead of crashing: for a very
+deep plain net that is a finding. Validation and test error are logged at every evaluation.
 `label_smoothing` (Szegedy et al. 2016; part of ConvNeXt's training recipe) smooths the training
 targets only; the logged training error is still against the true labels. `batch_transform`
 (ablate.recipe.BatchRecipe: Random Erasing, Mixup/CutMix) may make the targets soft (N, C); the
@@ -22,6 +24,55 @@ from ablate.optim import build_optimizer, build_scheduler
 EVAL_SPLITS = ("val", "test")  # the order of the DataModule's val_dataloader list
 
 
+class TrainWindow:
+    """Sums of training loss and error since the last record, and the first step whose loss was
+    not finite, all kept on the device; `read()` is the one host sync of a window."""
+
+    def __init__(self) -> None:
+        self.sums: torch.Tensor | None = None  # [loss sum, error sum] over `steps` steps (float32)
+        self.first_bad: torch.Tensor | None = None  # int64 step index, -1 while every loss was finite
+        self.steps = 0  # training steps added since the last read (a Python int: no sync)
+
+    def _ensure(self, device: torch.device) -> None:
+        if self.sums is None:
+            self.sums = torch.zeros(2, device=device)
+            self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        elif self.sums.device != device:  # loaded from a checkpoint on the CPU
+            self.sums, self.first_bad = self.sums.to(device), self.first_bad.to(device)
+
+    def add(self, loss: torch.Tensor, error: torch.Tensor, step: int) -> None:
+        loss = loss.detach().float()
+        self._ensure(loss.device)
+        self.sums += torch.stack([loss, error.float()])
+        bad = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad = torch.where(bad, step, self.first_bad)
+        self.steps += 1
+
+    def read(self) -> tuple[dict | None, int | None]:
+        """(means of the window or None if it was empty, first non-finite step or None); resets
+        the sums (the divergence marker stays). One device-to-host copy."""
+        if self.sums is None or self.steps == 0:
+            return None, None
+        loss_sum, error_sum, first_bad = torch.cat([self.sums.double(), self.first_bad.double().view(1)]).tolist()
+        means = {"train/loss": loss_sum / self.steps, "train/error": error_sum / self.steps}
+        self.sums.zero_()
+        self.steps = 0
+        return means, (int(first_bad) if first_bad >= 0 else None)
+
+    def state_dict(self) -> dict:
+        if self.sums is None:
+            return {"steps": 0}
+        # Copies: the live sums keep changing in place after the checkpoint is taken.
+        return {"sums": self.sums.to("cpu", copy=True), "first_bad": self.first_bad.to("cpu", copy=True),
+                "steps": self.steps}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])
+        sums, first_bad = state.get("sums"), state.get("first_bad")
+        self.sums = sums.clone() if sums is not None else None
+        self.first_bad = first_bad.clone() if first_bad is not None else None
+
+
 class Classifier(pl.LightningModule):
     def __init__(self, model: nn.Module, num_classes: int, optim: dict, schedule: dict, max_steps: int,
                  channels_last: bool = False, label_smoothing: float = 0.0,
@@ -35,6 +86,7 @@ class Classifier(pl.LightningModule):
             MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS
         )
         self.diverged_at: int | None = None
+        self.train_window = TrainWindow()
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
@@ -54,17 +106,23 @@ class Classifier(pl.LightningModule):
             loss, y = soft_target_loss(logits, y), y.argmax(1)
         else:
             loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        if not torch.isfinite(loss):
-            self.diverged_at = self.global_step
-            self.trainer.should_stop = True
-            return None  # skip the update; the run ends here and is recorded as diverged
-        # Logged every step; the Trainer's log_every_n_steps decides what reaches W&B, and the
-        # MetricsRecorder records the same steps.
+        # No self.log and no Python test on a tensor here: either would wait for the device every
+        # step. A non-finite loss still updates the weights (they are garbage from then on); the
+        # recorder stops the run at the end of the window and no record of it is kept.
         error = (logits.argmax(1) != y).float().mean()
-        self.log_dict({"train/loss": loss.detach(), "train/error": error}, on_step=True,
-                      on_epoch=False, prog_bar=True)  # fmt: skip
-        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True)
+        self.train_window.add(loss, error, self.global_step)
         return loss
+
+    def end_train_window(self) -> dict | None:
+        """The window's mean training loss and error (host sync), or None if it was empty or saw a
+        non-finite loss; then diverged_at is the first such step and the run stops."""
+        means, first_bad = self.train_window.read()
+        if first_bad is not None:
+            if self.diverged_at is None:
+                self.diverged_at = first_bad
+            self.trainer.should_stop = True
+            return None
+        return means
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y = batch
@@ -84,9 +142,14 @@ class Classifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["diverged_at"] = self.diverged_at
+        # A checkpoint may fall inside a log window (checkpoint_every, SLURM pre-emption): the
+        # partial sums travel with it so the resumed record equals the uninterrupted one.
+        checkpoint["train_window"] = self.train_window.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.diverged_at = checkpoint.get("diverged_at")
+        if "train_window" in checkpoint:
+            self.train_window.load_state_dict(checkpoint["train_window"])
 
 
 @torch.no_grad()

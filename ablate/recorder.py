@@ -1,4 +1,9 @@
-"""A callback that keeps the run's metric history: per-step training records and evaluations.
+"""A callback that keeps the run's metric history: training records and evaluations.
+
+Every train.log_every steps it reads the module's TrainWindow (the one host sync of the window)
+and records the window's mean training loss and error, with the learning rate of its last step, at
+that step; W&B gets the same record at the same step (`trainer/global_step` = step - 1, as
+Lightning numbers it). A window with a non-finite loss is not recorded: the run stops there.
 
 The history is part of every checkpoint, so a resumed run continues the same curve; metrics.csv
 is rewritten (atomically) at every evaluation and at the end.
@@ -25,7 +30,7 @@ class MetricsRecorder(pl.Callback):
         self.attempts = 0
         self._started: float | None = None
 
-    def _metrics(self, trainer, keys) -> dict:
+    def _metrics(self, trainer, keys) -> dict:  # evaluation metrics only: a sync per evaluation
         m = trainer.callback_metrics
         return {k: float(m[k]) for k in keys if k in m}
 
@@ -35,11 +40,20 @@ class MetricsRecorder(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step  # optimiser steps completed
-        # The steps at which Lightning sends training metrics to its loggers (log_every_n_steps),
-        # so metrics.csv and W&B hold the same records.
-        if outputs is not None and step % self.log_every == 0:
-            self.records.append({"step": step, "epoch": trainer.current_epoch,
-                                 **self._metrics(trainer, TRAIN_KEYS)})  # fmt: skip
+        if step % self.log_every:
+            return
+        means = pl_module.end_train_window()
+        if means is None:  # diverged in this window (the module stops the run), or no step ran
+            return
+        record = {**means, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
+        self.records.append({"step": step, "epoch": trainer.current_epoch, **record})
+        # The step number Lightning's own logging would use here, so W&B history is unchanged.
+        lightning_step = trainer.fit_loop.epoch_loop._batches_that_stepped
+        for logger in trainer.loggers:
+            logger.log_metrics({**record, "epoch": trainer.current_epoch}, step=lightning_step)
+
+    def on_train_end(self, trainer, pl_module):
+        pl_module.end_train_window()  # a non-finite loss after the last record still counts
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking:

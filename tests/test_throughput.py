@@ -1,0 +1,133 @@
+"""Throughput machinery: no host sync per training step, threads from the allocation, packing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
+
+SYNC_OPS = {"_local_scalar_dense", "is_nonzero", "item"}  # what .item(), float(t), `if t:` reach
+
+
+class SyncCounter(TorchDispatchMode):
+    """Counts the ops that copy a tensor's value to the host (a device sync on a GPU). tolist() and
+    numpy() read memory without dispatching, so they are counted by patching them (see counting)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.where: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in SYNC_OPS:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _grid(tmp_path, max_steps: int, log_every: int, **train) -> "Experiment":  # noqa: F821
+    from ablate.experiment import load_experiment
+
+    spec = {
+        "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
+                 "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+                 "train": {"max_steps": max_steps, "log_every": log_every, "eval_every": 0,
+                           "checkpoint_every": 0, **train}},
+        "arms": {"a": {}}, "seeds": [0], "analysis": "none", "profiles": {"tiny": {}},
+    }  # fmt: skip
+    path = tmp_path / "syncgrid.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return load_experiment(str(path), "tiny")
+
+
+def _count_training_syncs(tmp_path, monkeypatch, max_steps, log_every) -> tuple[int, dict]:
+    """Train one cell in this process; count host syncs from the first to the last training step,
+    evaluations excluded."""
+    import lightning.pytorch as pl
+
+    from ablate import results
+    from ablate.run import RunOptions, run_cell
+
+    counter = SyncCounter()
+    state = {"on": False}
+    for name in ("tolist", "numpy"):  # not dispatched: count them at the Python level
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, **k):
+            counter.count += state["on"]
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    class Window(pl.Callback):
+        def on_train_batch_start(self, *a):
+            if not state["on"]:
+                self._on()
+
+        def _on(self):
+            state["on"] = True
+            counter.__enter__()
+
+        def _off(self):
+            if state["on"]:
+                state["on"] = False
+                counter.__exit__(None, None, None)
+
+        def on_validation_start(self, *a):
+            self._off()
+
+        def on_train_end(self, *a):
+            self._off()
+
+    exp = _grid(tmp_path, max_steps, log_every)
+    opts = RunOptions(tmp_path / "results", wandb="off", accelerator="cpu", devices=1, progress=False)
+    summary = run_cell(exp, exp.cells[0], opts, callbacks=[Window()])
+    return counter.count, summary
+
+
+@pytest.mark.parametrize("max_steps,log_every", [(25, 10)])
+def test_training_steps_sync_once_per_log_window(tmp_path, monkeypatch, max_steps, log_every):
+    # Before the TrainWindow this counted 89 (self.log on_step, isfinite in Python, ...).
+    syncs, summary = _count_training_syncs(tmp_path, monkeypatch, max_steps, log_every)
+    print(f"{syncs} host syncs in {max_steps} training steps (log_every={log_every})")
+    assert summary["status"] == "completed" and summary["steps"] == max_steps
+    assert 1 <= syncs <= math.ceil(max_steps / log_every)
+
+
+def test_window_records_means_and_first_nonfinite_step():
+    from ablate.module import TrainWindow
+
+    w = TrainWindow()
+    for step, (loss, err) in enumerate([(1.0, 0.5), (3.0, 0.25)]):
+        w.add(torch.tensor(loss), torch.tensor(err), step)
+    assert w.read() == ({"train/loss": 2.0, "train/error": 0.375}, None)
+    state = None
+    for step, loss in [(2, 1.0), (3, float("nan")), (4, float("inf"))]:
+        w.add(torch.tensor(loss), torch.tensor(0.0), step)
+        if step == 2:
+            state = w.state_dict()  # a checkpoint inside the window
+    assert w.read()[1] == 3  # the first non-finite step, not a later one
+    resumed = TrainWindow()
+    resumed.load_state_dict(state)
+    resumed.add(torch.tensor(5.0), torch.tensor(1.0), 3)
+    assert resumed.read() == ({"train/loss": 3.0, "train/error": 0.5}, None)
+
+
+def test_divergence_stops_at_the_window_and_keeps_the_curve(tmp_path):
+    from ablate import results
+    from ablate.run import RunOptions, run_cell
+
+    exp = _grid(tmp_path, 60, 5)
+    cell = exp.cells[0]
+    cell.config["optim"]["lr"] = 1e6  # after hashing: only this in-process run sees it
+    opts = RunOptions(tmp_path / "results", wandb="off", accelerator="cpu", devices=1, progress=False)
+    s = run_cell(exp, cell, opts)
+    assert s["status"] == "diverged" and s["diverged_at_step"] is not None
+    assert s["diverged_at_step"] < s["steps"] <= s["diverged_at_step"] + 5 and s["steps"] % 5 == 0
+    import pandas as pd
+
+    curve = pd.read_csv(results.run_dir(opts.results_root, exp.name, cell.run_id) / results.METRICS)
+    train = curve.dropna(subset=["train/loss"])
+    assert (train["step"] <= s["diverged_at_step"]).all() and train["train/loss"].notna().all()
