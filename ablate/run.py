@@ -29,6 +29,7 @@ class RunOptions:
     devices: int | str = "auto"
     num_nodes: int = 1
     progress: bool = True
+    threads: int | None = None  # torch intra-op threads; None: the CPUs allocated (ablate.threads)
 
 
 def _quiet_lightning() -> None:
@@ -97,6 +98,9 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     from ablate.recorder import MetricsRecorder
 
     _quiet_lightning()
+    from ablate.threads import set_torch_threads
+
+    set_torch_threads(opts.threads)  # the CPUs SLURM / the affinity mask gave us, not the machine's
     cfg = cell.config
     meta = {"experiment": experiment.name, "profile": experiment.profile, "arm": cell.arm,
             "seed": cell.seed, "run_id": cell.run_id, "index": cell.index}  # fmt: skip

@@ -131,3 +131,81 @@ def test_divergence_stops_at_the_window_and_keeps_the_curve(tmp_path):
     curve = pd.read_csv(results.run_dir(opts.results_root, exp.name, cell.run_id) / results.METRICS)
     train = curve.dropna(subset=["train/loss"])
     assert (train["step"] <= s["diverged_at_step"]).all() and train["train/loss"].notna().all()
+
+
+PACK_GRID = {
+    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
+             "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+             "train": {"max_steps": 40, "log_every": 2, "eval_every": 20, "checkpoint_every": 5}},
+    "arms": {"a": {}, "b": {"model.width": 6}, "c": {"model.width": 8}}, "seeds": [0], "analysis": "none",
+    "profiles": {"tiny": {}},
+}  # fmt: skip
+
+
+def test_allocated_cpus_follow_slurm_and_affinity(monkeypatch):
+    import os
+
+    from ablate.threads import allocated_cpus
+
+    mask = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert allocated_cpus() == mask
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert allocated_cpus() == 1
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", str(mask + 50))  # never more than the mask allows
+    assert allocated_cpus() == mask
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    assert allocated_cpus() == 1  # not os.cpu_count()
+
+
+@pytest.mark.slow
+def test_packed_grid_trains_every_cell_once_and_resumes(tmp_path):
+    """K=2 worker processes on one (fake) GPU id, the CPU doing the work: every cell trained once,
+    each in a worker pinned to that id, and a packed grid killed mid-cell resumes to the same curves."""
+    import signal
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from ablate import results
+    from ablate.executor import run_grid
+    from ablate.experiment import load_experiment
+    from ablate.run import RunOptions
+    from tests.conftest import REPO
+    from tests.test_resume import _wait_for
+
+    path = tmp_path / "packgrid.yaml"
+    path.write_text(yaml.safe_dump(PACK_GRID, sort_keys=False))
+    exp = load_experiment(str(path), "tiny")
+    clean = RunOptions(tmp_path / "clean", wandb="off", accelerator="cpu", devices=1, progress=False)
+    first = run_grid(exp, clean, cells=exp.cells[:1], runs_per_gpu=2, gpus=["0"])
+    out = run_grid(exp, clean, runs_per_gpu=2, gpus=["0"])
+    assert first.completed == [exp.cells[0].run_id] and out.skipped == [exp.cells[0].run_id]
+    assert sorted(out.completed) == sorted(c.run_id for c in exp.cells[1:]) and not out.failed
+    assert {gpu for gpu, _ in out.placed.values()} == {"0"} and len({p for _, p in out.placed.values()}) <= 2
+    for c in exp.cells:
+        assert results.read_summary(results.run_dir(clean.results_root, exp.name, c.run_id))["attempts"] == 1
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "ablate", "run", str(path), "--results-dir", str(killed), "--wandb", "off",
+           "--no-progress", "--no-analysis", "--accelerator", "cpu", "--devices", "1", "--runs-per-gpu", "2"]
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": "0"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    grid = killed / exp.name
+
+    def some_cell_checkpointed_mid_run():
+        return any(int(p.stem[4:]) >= 10 for p in grid.glob("*/checkpoints/step*.ckpt")) if grid.exists() else False
+
+    assert _wait_for(some_cell_checkpointed_mid_run, proc), proc.stderr.read() if proc.poll() else "timeout"
+    proc.send_signal(signal.SIGKILL)  # the workers die with it (PR_SET_PDEATHSIG)
+    proc.wait()
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    resumed = [results.read_summary(results.run_dir(killed, exp.name, c.run_id)) for c in exp.cells]
+    assert any(s["attempts"] == 2 and s["resumed_from_step"] >= 10 for s in resumed)
+    for c in exp.cells:
+        a = pd.read_csv(results.run_dir(clean.results_root, exp.name, c.run_id) / results.METRICS)
+        b = pd.read_csv(results.run_dir(killed, exp.name, c.run_id) / results.METRICS)
+        pd.testing.assert_frame_equal(a, b)

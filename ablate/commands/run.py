@@ -15,7 +15,10 @@ def add_arguments(p) -> None:
     p.add_argument("--devices", default="auto", help="devices per node (Lightning), e.g. 1 or 4")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP")
     p.add_argument("--jobs", default="auto",
-                   help="cells run at once: auto = one per CPU core (one thread each), 1 on a GPU")
+                   help="cells run at once: auto = one per allocated CPU core (one thread each), 1 on a GPU")
+    p.add_argument("--runs-per-gpu", metavar="K",
+                   help="pack K cells on each visible GPU (K processes, one GPU each, CUDA MPS if its "
+                        "daemon runs); auto = one per 4 GiB of GPU memory, at most 8 and the CPUs per GPU")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     p.add_argument("--no-analysis", action="store_true", help="do not analyse after the grid")
 
@@ -58,7 +61,13 @@ def main(args) -> int:
     n = len(exp.cells)
     print(f"[ablate] {exp.name} / profile {exp.profile}: {n} runs "
           f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}")  # fmt: skip
-    outcome = run_grid(exp, opts, jobs=args.jobs)
+    runs_per_gpu = args.runs_per_gpu
+    if runs_per_gpu is not None and runs_per_gpu != "auto" and not (runs_per_gpu.isdigit() and int(runs_per_gpu) >= 1):
+        raise UserError(f"--runs-per-gpu {runs_per_gpu!r}: valid: a whole number >= 1, or auto")
+    try:
+        outcome = run_grid(exp, opts, jobs=args.jobs, runs_per_gpu=runs_per_gpu)
+    except ValueError as e:  # no GPU visible for --runs-per-gpu
+        raise UserError(str(e)) from None
     print(f"[ablate] {len(outcome.completed)} run, {len(outcome.skipped)} already done, "
           f"{len(outcome.busy)} running elsewhere, {len(outcome.failed)} failed")  # fmt: skip
     for run_id, err in outcome.failed.items():
