@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "sync": "ablate.slurm.sync_cmd",
     "claims": "ablate.commands.claims",
     "tune": "ablate.commands.tune",
+    "bench": "ablate.commands.bench",
 }
 
 

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "mixup_switch_prob": 0.5,  # with both on: probability of CutMix rather than Mixup
         "random_erase": 0.0,  # Random Erasing probability per image (0: off; ConvNeXt 0.25)
         "ema_decay": 0.0,  # EMA of weights, decay per step (0: off; e.g. 0.9999), evaluated too
+        "compile": False,  # torch.compile the network's forward (measure it: `python -m ablate bench`)
     },
 }
 

@@ -76,7 +76,7 @@ class TrainWindow:
 class Classifier(pl.LightningModule):
     def __init__(self, model: nn.Module, num_classes: int, optim: dict, schedule: dict, max_steps: int,
                  channels_last: bool = False, label_smoothing: float = 0.0,
-                 batch_transform=None):  # fmt: skip
+                 batch_transform=None, compile: bool = False):  # fmt: skip
         super().__init__()
         self.batch_transform = batch_transform  # (x, y, step) -> (x, y), e.g. ablate.recipe.BatchRecipe
         self.model = model
@@ -89,11 +89,14 @@ class Classifier(pl.LightningModule):
         self.train_window = TrainWindow()
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # Kept out of the module tree (no second copy of the weights in state_dict/checkpoints):
+        # the compiled callable shares self.model's parameters.
+        self.__dict__["_net"] = torch.compile(self.model) if compile else self.model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return self._net(x)
 
     def training_step(self, batch, batch_idx):
         x, y = batch

@@ -130,7 +130,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     recipe = BatchRecipe(train, dm.num_classes, cell.seed)
     module = Classifier(net, dm.num_classes, cfg["optim"], cfg["schedule"], train["max_steps"],
                         train["channels_last"], train["label_smoothing"],
-                        recipe if recipe.enabled else None)  # fmt: skip
+                        recipe if recipe.enabled else None, train.get("compile", False))  # fmt: skip
     ema = [WeightEma(train["ema_decay"])] if train["ema_decay"] > 0 else []  # before the checkpoint
 
     recorder = MetricsRecorder(out / results.METRICS, train["log_every"])

@@ -1,0 +1,280 @@
+"""`python -m ablate bench`: ablate's training loop against a raw PyTorch loop, measured in one run.
+
+Both loops train the same network (CIFAR ResNet, width 16, batch 128) on the same in-memory batches
+(ablate's TrainBatches: the data path is shared, the harness is what differs). They alternate in
+rounds, so both see the same machine load, and the result is the median over rounds of
+ablate/raw per-step time. The raw loop: forward, cross-entropy, zero_grad, backward, SGD step.
+ablate's loop: the real Classifier + Lightning Trainer + MetricsRecorder + StepCheckpoint.
+
+Also measured: the fixed cost of a cell (a `python -m ablate run --cell` subprocess minus its
+steps), the speed knobs (bf16 autocast, channels_last, torch.compile) through ablate's loop, and,
+with --packing (default on a GPU), images/s of 1 and K concurrent runs of ResNet-20/56/110 and the
+GPU-hours of the degradation paper grid projected from them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# The degradation paper grid (He et al. 2015 §4.2): plain and residual nets of these depths,
+# 3 seeds, 64,000 steps of 128 images.
+PAPER_DEPTHS = (20, 32, 44, 56, 110)
+PAPER_NETS_PER_DEPTH = 2
+PAPER_SEEDS = 3
+PAPER_STEPS = 64_000
+PAPER_BATCH = 128
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(data: str, data_dir: str | None, depth: int, width: int, batch: int, device, seed: int = 0):
+    """(datamodule, network) for one measurement, seeded so both loops start from the same weights."""
+    from ablate.data import build_datamodule
+    from ablate.models import build_model
+
+    torch.manual_seed(seed)
+    dm = build_datamodule({"name": data, "batch_size": batch, "val_size": 0.1, "augment": "crop_flip",
+                           "pad": 4 if data != "digits" else 1, "train_subset": None}, seed, data_dir)  # fmt: skip
+    net = build_model("cifar_resnet", depth=depth, width=width, num_classes=dm.num_classes,
+                      in_channels=dm.in_channels).to(device)  # fmt: skip
+    return dm, net
+
+
+def _batches(dm, device, batch: int, seed: int):
+    """Endless training batches through ablate's own data path (device-resident, batched augment)."""
+    from ablate.data.datamodule import TrainBatches
+
+    t = dm.tensors(device)
+    step = [0]
+    loader = TrainBatches(t["train_x"], t["train_y"], t["mean"], t["std"], batch, "crop_flip",
+                          dm.pad, seed, lambda: step[0])  # fmt: skip
+    while True:
+        for xy in loader:
+            step[0] += 1
+            yield xy
+
+
+OPTIM = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4, "betas": [0.9, 0.999]}
+SCHEDULE = {"name": "constant", "milestones": [], "gamma": 0.1, "min_lr": 0.0, "warmup_steps": 0,
+            "warmup": "linear", "warmup_lr": None}  # fmt: skip
+
+
+def raw_step_time(spec: dict, warmup: int, steps: int) -> float:
+    """Seconds per step of a plain PyTorch loop (median-free: total over `steps` after `warmup`)."""
+    from ablate.optim import build_optimizer
+
+    device = torch.device(spec["device"])
+    dm, net = build(spec["data"], spec["data_dir"], spec["depth"], spec["width"], spec["batch"], device)
+    opt = build_optimizer(net.parameters(), OPTIM)
+    it = _batches(dm, device, spec["batch"], 0)
+    net.train()
+    t0 = None
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            t0 = time.perf_counter()
+        x, y = next(it)
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def ablate_step_time(spec: dict, warmup: int, steps: int, knobs: dict | None = None,
+                     barrier: tuple[Path, int] | None = None) -> tuple[float, float]:  # fmt: skip
+    """(seconds per step, wall start of the timed steps) of ablate's real training loop."""
+    import lightning.pytorch as pl
+
+    from ablate.checkpointing import StepCheckpoint
+    from ablate.module import Classifier
+    from ablate.recorder import MetricsRecorder
+    from ablate.run import _quiet_lightning
+
+    _quiet_lightning()
+    knobs = knobs or {}
+    device = torch.device(spec["device"])
+    dm, net = build(spec["data"], spec["data_dir"], spec["depth"], spec["width"], spec["batch"], "cpu")
+    module = Classifier(net, dm.num_classes, OPTIM, SCHEDULE, warmup + steps,
+                        channels_last=knobs.get("channels_last", False), compile=knobs.get("compile", False))  # fmt: skip
+    marks: dict[str, float] = {}
+
+    class Timer(pl.Callback):
+        def on_train_batch_end(self, trainer, *a):
+            if trainer.global_step == warmup:
+                _sync(device)
+                if barrier is not None:
+                    _wait_at_barrier(*barrier)
+                marks["t0"], marks["wall0"] = time.perf_counter(), time.time()
+            if trainer.global_step == warmup + steps:
+                _sync(device)
+                marks["t1"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = pl.Trainer(
+            default_root_dir=tmp, max_steps=warmup + steps, max_epochs=-1, limit_val_batches=0,
+            log_every_n_steps=10, precision=knobs.get("precision", "32-true"),
+            accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
+            callbacks=[MetricsRecorder(Path(tmp) / "metrics.csv", 10), StepCheckpoint(Path(tmp), 100, 0), Timer()],
+            logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        )  # fmt: skip
+        trainer.fit(module, datamodule=dm)
+    return (marks["t1"] - marks["t0"]) / steps, marks["wall0"]
+
+
+def _wait_at_barrier(folder: Path, index: int) -> None:
+    (folder / f"ready-{index}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.01)
+
+
+def compare(spec: dict, rounds: int, warmup: int, steps: int, log=print) -> dict:
+    """Alternate raw and ablate blocks; the order flips each round so neither always goes first."""
+    ratios, raws, ours = [], [], []
+    for r in range(rounds):
+        order = ("raw", "ablate") if r % 2 == 0 else ("ablate", "raw")
+        got = {}
+        for which in order:
+            got[which] = raw_step_time(spec, warmup, steps) if which == "raw" else ablate_step_time(spec, warmup, steps)[0]
+        raws.append(got["raw"])
+        ours.append(got["ablate"])
+        ratios.append(got["ablate"] / got["raw"])
+        log(f"  round {r + 1}: raw {got['raw'] * 1e3:.1f} ms/step, ablate {got['ablate'] * 1e3:.1f} ms/step, "
+            f"ratio {ratios[-1]:.3f}")  # fmt: skip
+    return {"raw_s": statistics.median(raws), "ablate_s": statistics.median(ours),
+            "ratio": statistics.median(ratios), "ratios": ratios}  # fmt: skip
+
+
+def fixed_cost(spec: dict, per_step_s: float, steps: int, workdir: Path) -> dict:
+    """A whole `python -m ablate run --cell 0` of `steps` steps as a user runs it, minus those steps;
+    also the bare import time and the final evaluation, measured on their own. One CPU (affinity)."""
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    one_cpu = _one_cpu_preexec()
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, lightning.pytorch, ablate.run, ablate.module, "
+                    "ablate.data.datamodule, ablate.models"], cwd=repo, check=True, preexec_fn=one_cpu)  # fmt: skip
+    imports = time.perf_counter() - t
+    grid = {
+        "base": {"model.name": "cifar_resnet", "model.depth": spec["depth"], "model.width": spec["width"],
+                 "data": {"name": spec["data"], "batch_size": spec["batch"], "augment": "crop_flip"},
+                 "train": {"max_steps": steps, "log_every": 10, "eval_every": 0, "checkpoint_every": 0}},
+        "arms": {"bench": {}}, "seeds": [0], "analysis": "none", "profiles": {"bench": {}},
+    }  # fmt: skip
+    path = workdir / "benchgrid.yaml"
+    path.write_text(yaml.safe_dump(grid, sort_keys=False))
+    cmd = [sys.executable, "-m", "ablate", "run", str(path), "--cell", "0", "--results-dir", str(workdir / "results"),
+           "--wandb", "off", "--no-progress", "--accelerator", "gpu" if spec["device"].startswith("cuda") else "cpu",
+           "--devices", "1"]  # fmt: skip
+    if spec["data_dir"]:
+        cmd += ["--data-dir", spec["data_dir"]]
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=repo, check=True, preexec_fn=one_cpu, capture_output=True)
+    cell = time.perf_counter() - t
+    return {"cell_s": cell, "steps": steps, "fixed_s": cell - steps * per_step_s, "imports_s": imports,
+            "final_eval_s": final_eval_time(spec)}  # fmt: skip
+
+
+def _one_cpu_preexec():
+    cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+
+
+@torch.no_grad()
+def final_eval_time(spec: dict) -> float:
+    """Seconds of the end-of-cell evaluation (train, val and test splits in eval mode)."""
+    from ablate.module import error_rate
+
+    device = torch.device(spec["device"])
+    dm, net = build(spec["data"], spec["data_dir"], spec["depth"], spec["width"], spec["batch"], device)
+    t = time.perf_counter()
+    for split in ("train", "val", "test"):
+        error_rate(net, dm.eval_batches(split, device))
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def knob_times(spec: dict, warmup: int, steps: int, log=print) -> dict:
+    """ablate's loop per-step time with each speed knob on its own, against the default in the same run."""
+    knobs = {"default": {}, "bf16-mixed": {"precision": "bf16-mixed"}, "channels_last": {"channels_last": True},
+             "compile": {"compile": True}}  # fmt: skip
+    out = {}
+    for name, k in knobs.items():
+        try:
+            out[name] = ablate_step_time(spec, warmup + (3 if name == "compile" else 0), steps, k)[0]
+        except Exception as e:  # a knob this machine cannot run (no bf16 kernels, no compiler)
+            out[name] = None
+            log(f"  {name}: failed ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+            continue
+        log(f"  {name}: {out[name] * 1e3:.1f} ms/step ({out[name] / out['default']:.3f} x default)")
+    return out
+
+
+def packed_rate(spec: dict, depth: int, k: int, warmup: int, steps: int, workdir: Path) -> float:
+    """Images/s summed over k concurrent worker processes (one device), timed from a common start."""
+    folder = Path(tempfile.mkdtemp(prefix=f"pack{depth}x{k}-", dir=workdir))
+    # One torch thread per worker, whatever k: on a shared 2-core machine a lone worker with 2
+    # threads measured 15-40x slower than with 1 (spinning threads fight the other load).
+    threads = 1
+    procs = []
+    for i in range(k):
+        args = json.dumps({**spec, "depth": depth, "warmup": warmup, "steps": steps, "folder": str(folder),
+                           "index": i, "threads": threads})  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-m", "ablate.benchmark", args],
+                                      cwd=Path(__file__).resolve().parent.parent))  # fmt: skip
+    while len(list(folder.glob("ready-*"))) < k:
+        if any(p.poll() not in (None, 0) for p in procs):
+            raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k})")
+        time.sleep(0.02)
+    (folder / "go").touch()
+    for p in procs:
+        if p.wait() != 0:
+            raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k})")
+    res = [json.loads((folder / f"result-{i}.json").read_text()) for i in range(k)]
+    start, end = min(r["wall0"] for r in res), max(r["wall0"] + r["step_s"] * steps for r in res)
+    return k * steps * spec["batch"] / (end - start)
+
+
+def project_paper_hours(rates: dict[int, float]) -> float:
+    """GPU-hours of the degradation paper grid from measured images/s per depth (per-image time
+    interpolated linearly in depth between measured depths; evaluations not counted, ~2%)."""
+    depths = sorted(rates)
+    per_image = {d: 1.0 / rates[d] for d in depths}
+
+    def at(d: int) -> float:
+        if d in per_image:
+            return per_image[d]
+        lo = max([x for x in depths if x < d], default=depths[0])
+        hi = min([x for x in depths if x > d], default=depths[-1])
+        if lo == hi:
+            return per_image[lo] * d / lo
+        return per_image[lo] + (per_image[hi] - per_image[lo]) * (d - lo) / (hi - lo)
+
+    images_per_run = PAPER_STEPS * PAPER_BATCH
+    seconds = sum(at(d) * images_per_run * PAPER_SEEDS * PAPER_NETS_PER_DEPTH for d in PAPER_DEPTHS)
+    return seconds / 3600
+
+
+def _worker(args: dict) -> None:
+    torch.set_num_threads(args["threads"])
+    step_s, wall0 = ablate_step_time(args, args["warmup"], args["steps"], barrier=(Path(args["folder"]), args["index"]))
+    (Path(args["folder"]) / f"result-{args['index']}.json").write_text(json.dumps({"step_s": step_s, "wall0": wall0}))
+
+
+if __name__ == "__main__":  # a packed-throughput worker: python -m ablate.benchmark JSON
+    _worker(json.loads(sys.argv[1]))
