@@ -204,3 +204,47 @@ def test_plan_arrays_maps_every_cell_once_below_the_limit(cells, size):
 def test_sparse_pending_cells_keep_their_index():
     (chunk,) = plan_arrays([3, 5, 9], 1001, parallelism=2)
     assert chunk.offset == 3 and chunk.array_spec == "0,2,6%2" and chunk.cells == [3, 5, 9]
+
+
+def test_golden_packed_cells_per_task():
+    s = settings(partition="gpu", gpus_per_task=1, cpus_per_task=8, mem="32G", cells_per_task=4)
+    run_ids = {i: f"plain-20-s{i}-0123456789" for i in range(10)}
+    groups = render.plan_groups([0, 1, 2, 3, 5, 6, 7, 8, 9], 4)
+    assert groups == [[0, 1, 2, 3], [5, 6, 7, 8], [9]]
+    check_golden("slurm_packed.sbatch", render.render_sbatch(s, ArrayChunk(0, (0, 1, 2)), total_cells=10,
+                                                             run_ids=run_ids, groups=groups))  # fmt: skip
+
+
+def test_packed_script_starts_every_cell_of_its_group_at_once(tmp_path):
+    """Run the rendered script with a fake srun and python: each cell of the task's group is
+    started (in the background), with its run id and a thread share, and a failing cell fails the task."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
+    calls = tmp_path / "calls.txt"
+    (bin_dir / "fakepython").write_text(f'#!/bin/bash\necho "$*" >> {calls}\n[[ "$*" != *--cell=6* ]]\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    s = settings(gpus_per_task=1, cells_per_task=2, python=str(bin_dir / "fakepython"),
+                 log_dir=str(tmp_path / "logs"), workdir=str(tmp_path))  # fmt: skip
+    (tmp_path / "logs").mkdir()
+    run_ids = {i: f"r{i}" for i in range(8)}
+    text = render.render_sbatch(s, ArrayChunk(2, (0, 1)), run_ids=run_ids, groups=[[0, 1], [2, 3], [4, 5], [6, 7]])
+    script = tmp_path / "job.sbatch"
+    script.write_text(text)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_JOB_ID": "7", "SLURM_JOB_ID": "8",
+           "SLURM_JOB_NODELIST": "n1"}  # fmt: skip
+    ok = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": "0"}, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 2 and all("--threads=" in x for x in lines)
+    assert {("--cell=4" in x and "--expect-run-id=r4" in x) or ("--cell=5" in x and "--expect-run-id=r5" in x)
+            for x in lines} == {True}  # fmt: skip
+    assert (tmp_path / "logs" / "cell-4.log").is_file() and (tmp_path / "logs" / "cell-5.log").is_file()
+    bad = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": "1"}, capture_output=True, text=True)
+    assert bad.returncode == 1 and len(calls.read_text().splitlines()) == 4  # cell 7 ran although 6 failed
+
+
+def test_cells_per_task_refuses_ddp():
+    with pytest.raises(UserError, match="cells-per-task"):
+        settings(gpus_per_task=2, cells_per_task=2)

@@ -19,6 +19,8 @@ def add_arguments(p) -> None:
     p.add_argument("--runs-per-gpu", metavar="K",
                    help="pack K cells on each visible GPU (K processes, one GPU each, CUDA MPS if its "
                         "daemon runs); auto = one per 4 GiB of GPU memory, at most 8 and the CPUs per GPU")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads of this run (default: the CPUs allocated: SLURM_CPUS_PER_TASK, affinity)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     p.add_argument("--no-analysis", action="store_true", help="do not analyse after the grid")
 
@@ -37,7 +39,9 @@ def main(args) -> int:
     preflight(exp, results_root(args.results_dir), args.data_dir)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     opts = RunOptions(results_root(args.results_dir), args.data_dir, args.wandb, args.accelerator,
-                      devices, args.num_nodes, progress=not args.no_progress)  # fmt: skip
+                      devices, args.num_nodes, progress=not args.no_progress, threads=args.threads)  # fmt: skip
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads {args.threads}: must be >= 1")
     if args.cell is not None:
         if not 0 <= args.cell < len(exp.cells):
             raise UserError(f"--cell {args.cell}: {exp.name}/{exp.profile} has cells 0..{len(exp.cells) - 1}")

@@ -10,6 +10,11 @@ Array index -> cell index. SLURM's MaxArraySize bounds the array index *value* (
 0 .. MaxArraySize-1) and so also the number of tasks per array. Cells are split into chunks whose
 indices span fewer than MaxArraySize values; each chunk becomes its own script with a literal
 `OFFSET`, and a task computes `CELL=$((SLURM_ARRAY_TASK_ID + OFFSET))`.
+
+Cells per task (`cells_per_task` K > 1, one GPU or CPU node share per task): the array then runs
+over groups of K cells, task id + OFFSET = group, and the task starts one `srun --overlap` step per
+cell of its group at once on its allocation (K processes share its GPU), each with its own
+--cell, --expect-run-id, log and 1/K of the task's CPUs as torch threads, and waits for all.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class JobSettings:
     mem: str | None = None  # per node, SLURM syntax: 32G
     signal_seconds: int = 120  # USR1 this long before the time limit -> checkpoint + requeue
     wandb: str = "offline"
+    cells_per_task: int = 1  # K > 1: each array task trains K cells at once on its allocation
 
     def __post_init__(self) -> None:
         validate(self)
@@ -120,6 +126,11 @@ def validate(s: JobSettings) -> None:
         raise UserError(f"--mem {s.mem!r}: valid form is a number with an optional K/M/G/T, e.g. 32G")
     if s.nodes < 1 or s.gpus_per_task < 0 or (s.cpus_per_task is not None and s.cpus_per_task < 1):
         raise UserError("--nodes must be >= 1, --gpus-per-task >= 0, --cpus-per-task >= 1")
+    if s.cells_per_task < 1:
+        raise UserError(f"--cells-per-task {s.cells_per_task}: must be >= 1")
+    if s.cells_per_task > 1 and (s.nodes > 1 or s.gpus_per_task > 1):
+        raise UserError(f"--cells-per-task {s.cells_per_task}: packs single-device cells; it cannot be "
+                        f"combined with DDP (--nodes {s.nodes}, --gpus-per-task {s.gpus_per_task})")
     if s.wandb not in WANDB_MODES:
         raise UserError(f"--wandb {s.wandb!r}: valid: {', '.join(WANDB_MODES)}")
 
@@ -157,6 +168,12 @@ def plan_arrays(
         pending = pending[len(take):]
         chunks.append(ArrayChunk(offset, tuple(c - offset for c in take), parallelism))
     return chunks
+
+
+def plan_groups(cells: Sequence[int], k: int) -> list[list[int]]:
+    """Pending cells, in order, in groups of k (the last may be smaller): one array task each."""
+    cells = sorted(set(cells))
+    return [cells[i : i + k] for i in range(0, len(cells), k)]
 
 
 def _q(value: object) -> str:
@@ -199,9 +216,15 @@ def run_command(s: JobSettings) -> list[str]:
 
 
 def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None = None,
-                  run_ids: Mapping[int, str] | None = None) -> str:  # fmt: skip
+                  run_ids: Mapping[int, str] | None = None,
+                  groups: Sequence[Sequence[int]] | None = None) -> str:  # fmt: skip
     """The whole sbatch script for one array chunk. Pure: same input, same text.
-    run_ids: cell index -> run id at submission; each task then checks its cell still has it."""
+    run_ids: cell index -> run id at submission; each task then checks its cell still has it.
+    groups: with cells_per_task > 1, group index -> its cells (the chunk's indices are groups)."""
+    if s.cells_per_task > 1:
+        if groups is None or run_ids is None:
+            raise ValueError("cells_per_task > 1 needs the groups and the run ids")
+        return _render_packed(s, chunk, groups, run_ids, total_cells)
     tasks_per_node = max(s.gpus_per_task, 1)  # Lightning DDP: one process per GPU, started by srun
     cells = chunk.cells
     header = [
@@ -253,6 +276,86 @@ def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None 
         run.insert(run.index('--cell="$CELL"') + 1, '--expect-run-id="$RUN_ID"')
     body = ["srun --kill-on-bad-exit=1 \\", "    " + " \\\n    ".join(_wrap(run))]
     return "\n".join(header + body) + "\n"
+
+
+def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int) -> list[str]:
+    header = [
+        "#!/bin/bash",
+        comment,
+        "# Written by `python -m ablate submit`; safe to edit and resubmit with `sbatch THIS_FILE`.",
+        f"#SBATCH --job-name={_q(s.job_name)}",
+        f"#SBATCH --array={array_spec}",
+    ]
+    for flag, value in (("partition", s.partition), ("account", s.account), ("qos", s.qos)):
+        if value:
+            header.append(f"#SBATCH --{flag}={_q(value)}")
+    header += [f"#SBATCH --time={_q(s.time)}", f"#SBATCH --nodes={s.nodes}",
+               f"#SBATCH --ntasks-per-node={tasks_per_node}"]  # fmt: skip
+    if s.gpus_per_task:
+        header.append(f"#SBATCH --gpus-per-node={s.gpus_per_task}")
+    if s.cpus_per_task:
+        header.append(f"#SBATCH --cpus-per-task={s.cpus_per_task}")
+    if s.mem:
+        header.append(f"#SBATCH --mem={_q(s.mem)}")
+    header += [
+        "# Preemption and time limit: USR1 reaches the srun-started trainers (no 'B:'), which save",
+        "# an hpc checkpoint and run `scontrol requeue`; append keeps the log of earlier attempts.",
+        "#SBATCH --requeue",
+        f"#SBATCH --signal=USR1@{s.signal_seconds}",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={_q_pattern(s.log_dir, '%A_%a.out')}",
+        f"#SBATCH --chdir={_q(s.workdir)}",
+        "",
+        "set -euo pipefail",
+    ]
+    return header
+
+
+def _render_packed(s: JobSettings, chunk: ArrayChunk, groups: Sequence[Sequence[int]],
+                   run_ids: Mapping[int, str], total_cells: int | None) -> str:  # fmt: skip
+    """K cells per task: one background `srun --overlap` step per cell, sharing the allocation."""
+    all_cells = [c for g in chunk.cells for c in groups[g]]
+    comment = (f"# ablate: experiment {s.experiment}" + (f", profile {s.profile}" if s.profile else "")
+               + f"; cells {compress_ranges(all_cells)}" + (f" of {total_cells}" if total_cells is not None else "")
+               + f" ({len(chunk.cells)} tasks of up to {s.cells_per_task} cells)")  # fmt: skip
+    lines = _header(s, chunk.array_spec, comment, 1)
+    lines += [
+        "# Group index = SLURM_ARRAY_TASK_ID + OFFSET; each group's cells train at once on this task.",
+        f"OFFSET={chunk.offset}",
+        "GROUP=$((SLURM_ARRAY_TASK_ID + OFFSET))",
+        'case "$GROUP" in',
+    ]
+    for g in chunk.cells:
+        cells = " ".join(str(c) for c in groups[g])
+        ids = " ".join(_q(run_ids[c]) for c in groups[g])
+        lines.append(f"    {g}) CELLS=({cells}); RUN_IDS=({ids}) ;;")
+    lines += [
+        '    *) echo "[ablate] no cells for group $GROUP" >&2; exit 2 ;;',
+        "esac",
+        "# Torch threads: this task's CPUs (nproc follows the affinity mask) split among its cells.",
+        'THREADS=$(( $(nproc) / ${#CELLS[@]} )); [ "$THREADS" -ge 1 ] || THREADS=1',
+        "PIDS=()",
+        'for i in "${!CELLS[@]}"; do',
+        '    CELL=${CELLS[$i]}; RUN_ID=${RUN_IDS[$i]}',
+        f'    LOG={_q(s.log_dir)}/cell-"$CELL".log',
+        '    echo "[ablate] $(date -Is) cell $CELL: job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}'
+        ' (id $SLURM_JOB_ID), restart ${SLURM_RESTART_COUNT:-0}, group $GROUP (${#CELLS[@]} cells),'
+        ' nodes $SLURM_JOB_NODELIST" >>"$LOG"',
+    ]
+    run = run_command(s)
+    run.insert(run.index('--cell="$CELL"') + 1, '--expect-run-id="$RUN_ID"')
+    run.insert(run.index('--expect-run-id="$RUN_ID"') + 1, '--threads="$THREADS"')
+    body = _wrap(run)
+    lines.append("    srun --overlap --ntasks=1 --kill-on-bad-exit=1 \\")
+    lines.append("        " + " \\\n        ".join(body) + ' >>"$LOG" 2>&1 &')
+    lines += [
+        '    PIDS+=($!)',
+        "done",
+        "STATUS=0",
+        'for p in "${PIDS[@]}"; do wait "$p" || STATUS=1; done  # every cell runs to its end',
+        'exit "$STATUS"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _wrap(words: list[str]) -> list[str]:

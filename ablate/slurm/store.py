@@ -84,20 +84,24 @@ class CellState:
 def task_output(root: Path, experiment: str, submissions: Sequence[dict], cell: int) -> Path | None:
     """SLURM's own output file of the newest task that ran `cell` (None if it never ran)."""
     for rec in reversed(submissions):
-        if cell in rec["cells"]:
-            path = log_dir(root, experiment) / f"{rec['job_id']}_{cell - int(rec['offset'])}.out"
-            if path.is_file():
+        for task, cells in task_cells(rec).items():
+            path = log_dir(root, experiment) / f"{rec['job_id']}_{task}.out"
+            if cell in cells and path.is_file():
                 return path
     return None
 
 
-def job_cell_map(submissions: Sequence[dict]) -> dict[tuple[str, int], int]:
-    """(array job id, task id) -> cell index, from the submission records."""
-    out = {}
-    for rec in submissions:
-        for cell in rec["cells"]:
-            out[(str(rec["job_id"]), int(cell) - int(rec["offset"]))] = int(cell)
-    return out
+def task_cells(rec: dict) -> dict[int, list[int]]:
+    """Task id -> the cells it trains: one (cell = task + offset), or a group (`submit
+    --cells-per-task K` records them under "tasks")."""
+    if "tasks" in rec:
+        return {int(t): [int(c) for c in cells] for t, cells in rec["tasks"].items()}
+    return {int(c) - int(rec["offset"]): [int(c)] for c in rec["cells"]}
+
+
+def job_cells_map(submissions: Sequence[dict]) -> dict[tuple[str, int], list[int]]:
+    """(array job id, task id) -> the cells of that task, from the submission records."""
+    return {(str(rec["job_id"]), t): cells for rec in submissions for t, cells in task_cells(rec).items()}
 
 
 def cell_states(
@@ -113,23 +117,21 @@ def cell_states(
 
     done: cell -> summary status ('completed' / 'diverged'); acct None = no accounting here.
     """
-    to_cell = job_cell_map(submissions)
+    to_cells = job_cells_map(submissions)
     live: dict[int, QueueEntry] = {}
     for e in queue:
-        cell = to_cell.get((e.job_id, e.task_id)) if e.task_id is not None else None
-        if cell is not None and (cell not in live or e.status == "running"):
-            live[cell] = e
+        for cell in to_cells.get((e.job_id, e.task_id), []) if e.task_id is not None else []:
+            if cell not in live or e.status == "running":
+                live[cell] = e
     # The newest job of each cell decides its accounting state (submissions are in time order).
     order = {str(rec["job_id"]): i for i, rec in enumerate(submissions)}
     final: dict[int, tuple[int, AcctEntry]] = {}
     for e in acct or []:
-        cell = to_cell.get((e.job_id, e.task_id)) if e.task_id is not None else None
-        if cell is None:
-            continue
-        rank = order.get(e.job_id, -1)
-        if cell not in final or rank >= final[cell][0]:
-            final[cell] = (rank, e)
-    submitted = set(to_cell.values())
+        for cell in to_cells.get((e.job_id, e.task_id), []) if e.task_id is not None else []:
+            rank = order.get(e.job_id, -1)
+            if cell not in final or rank >= final[cell][0]:
+                final[cell] = (rank, e)
+    submitted = {c for cells in to_cells.values() for c in cells}
     out = []
     for c in cells:
         if c in done:

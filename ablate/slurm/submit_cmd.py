@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nodes", type=int, default=1, metavar="M", help="nodes per cell (default 1)")
     g.add_argument("--cpus-per-task", type=int, metavar="C", help="CPUs per training process")
     g.add_argument("--mem", help="memory per node, e.g. 32G")
+    g.add_argument("--cells-per-task", type=int, default=1, metavar="K",
+                   help="train K cells at once in each array task, sharing its GPU (or CPUs): a grid "
+                        "of N cells needs N/K allocations (default 1)")
     g.add_argument("--array-parallelism", type=int, metavar="P",
                    help="at most P tasks of each array run at once (the %%P of --array)")
     g.add_argument("--signal-seconds", type=int, default=120, metavar="S",
@@ -83,6 +86,7 @@ def main(args: argparse.Namespace) -> int:
         partition=args.partition, account=args.account, qos=args.qos,
         nodes=args.nodes, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task,
         mem=args.mem, signal_seconds=args.signal_seconds, wandb=args.wandb,
+        cells_per_task=args.cells_per_task,
     )  # fmt: skip
 
     done = {c.index for c in exp.cells if results.is_complete(results.run_dir(root, exp.name, c.run_id))}
@@ -94,12 +98,18 @@ def main(args: argparse.Namespace) -> int:
         return 0
 
     max_size = args.max_array_size or _max_array_size(args.dry_run)
-    chunks = render.plan_arrays(pending, max_size, args.array_parallelism)
     run_ids = {c.index: c.run_id for c in exp.cells}
-    scripts = [render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids) for ch in chunks]
+    groups = render.plan_groups(pending, settings.cells_per_task) if settings.cells_per_task > 1 else None
+    chunks = render.plan_arrays(range(len(groups)) if groups else pending, max_size, args.array_parallelism)
+    scripts = [render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids, groups=groups)
+               for ch in chunks]  # fmt: skip
+
+    def chunk_cells(ch) -> list[int]:
+        return [c for g in ch.cells for c in groups[g]] if groups else ch.cells
+
     if args.dry_run:
         for ch, text in zip(chunks, scripts):
-            print(f"# ---- array of cells {render.compress_ranges(ch.cells)} (not submitted) ----")
+            print(f"# ---- array of cells {render.compress_ranges(chunk_cells(ch))} (not submitted) ----")
             print(text, end="")
         return 0
 
@@ -120,14 +130,17 @@ def main(args: argparse.Namespace) -> int:
         except cluster.SlurmError as e:
             done_ids = ", ".join(j for j, _ in submitted) or "none"
             raise UserError(f"{path}: {e} (arrays submitted before this one: {done_ids})") from None
-        store.append_submission(root, exp.name, {
-            "job_id": job_id, "offset": ch.offset, "cells": ch.cells, "script": str(path),
+        record = {
+            "job_id": job_id, "offset": ch.offset, "cells": chunk_cells(ch), "script": str(path),
             "profile": exp.profile, "overrides": list(args.overrides), "submitted_at": stamp,
             "after": after,
-        })  # fmt: skip
+        }  # fmt: skip
+        if groups:  # task id -> its cells (store.task_cells)
+            record["tasks"] = {str(t): groups[t + ch.offset] for t in ch.indices}
+        store.append_submission(root, exp.name, record)
         submitted.append((job_id, ch))
         wait = f"\tafter {after}" if after else ""
-        print(f"{job_id}\tcells {render.compress_ranges(ch.cells)}\t{path}{wait}")
+        print(f"{job_id}\tcells {render.compress_ranges(chunk_cells(ch))}\t{path}{wait}")
     status = f"python -m ablate status {args.experiment} --results-dir {root}"
     print(f"submitted {len(pending)} cells as {len(submitted)} array(s); follow with: {status}",
           file=sys.stderr)
@@ -159,6 +172,6 @@ def _live_cells(root: Path, experiment: str) -> set[int]:
     except cluster.SlurmError as e:
         print(f"warning: {e}; cannot tell which cells are still queued", file=sys.stderr)
         return set()
-    to_cell = store.job_cell_map(subs)
-    return {to_cell[(e.job_id, e.task_id)] for e in queue if (e.job_id, e.task_id) in to_cell}
+    to_cells = store.job_cells_map(subs)
+    return {c for e in queue for c in to_cells.get((e.job_id, e.task_id), [])}
 
