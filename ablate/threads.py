@@ -2,8 +2,10 @@
 
 A SLURM task with one CPU on a 64-core node that starts 64 torch threads runs them all on that one
 CPU (measured on the dev cluster: 47 s against 4 s for a quick cell). The allocation is
-SLURM_CPUS_PER_TASK when SLURM set it, and the process's CPU affinity mask in every case (SLURM's
-task/affinity and cgroup plugins, `taskset`, container CPU sets all narrow it).
+SLURM_CPUS_PER_TASK when SLURM set it (--cpus-per-task), else, inside a SLURM job, the job's CPUs
+on this node over its tasks per node (SLURM_CPUS_ON_NODE / SLURM_NTASKS_PER_NODE: a cluster
+without task/affinity or cgroup binding leaves the mask at the whole node), and the process's CPU
+affinity mask in every case (SLURM's binding plugins, `taskset`, container CPU sets narrow it).
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ def allocated_cpus() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows: no affinity API; the core count is all there is
         cpus = os.cpu_count() or 1
-    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    if slurm.isdigit() and int(slurm) > 0:
-        cpus = min(cpus, int(slurm))
+    per_task = _env_int("SLURM_CPUS_PER_TASK")
+    if per_task is None and "SLURM_JOB_ID" in os.environ and _env_int("SLURM_CPUS_ON_NODE"):
+        per_task = _env_int("SLURM_CPUS_ON_NODE") // (_env_int("SLURM_NTASKS_PER_NODE") or 1)
+    if per_task:
+        cpus = min(cpus, per_task)
     return max(1, cpus)
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def set_torch_threads(threads: int | None = None) -> int:

@@ -154,8 +154,14 @@ def test_allocated_cpus_follow_slurm_and_affinity(monkeypatch):
     assert allocated_cpus() == 1
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", str(mask + 50))  # never more than the mask allows
     assert allocated_cpus() == mask
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    monkeypatch.setenv("SLURM_JOB_ID", "12")  # a job without --cpus-per-task, no CPU binding
+    monkeypatch.setenv("SLURM_CPUS_ON_NODE", "1")
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "1")
+    assert allocated_cpus() == 1
+    for var in ("SLURM_JOB_ID", "SLURM_CPUS_ON_NODE", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(var)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert allocated_cpus() == 1  # not os.cpu_count()
 
 
@@ -209,3 +215,51 @@ def test_packed_grid_trains_every_cell_once_and_resumes(tmp_path):
         a = pd.read_csv(results.run_dir(clean.results_root, exp.name, c.run_id) / results.METRICS)
         b = pd.read_csv(results.run_dir(killed, exp.name, c.run_id) / results.METRICS)
         pd.testing.assert_frame_equal(a, b)
+
+
+SLURM_GRID = {  # the degradation quick profile's plain-20 cell, two seeds
+    "base": {"model.name": "cifar_resnet", "model.depth": 20, "model.width": 8, "model.shortcut": "A",
+             "data": {"name": "digits", "batch_size": 64, "val_size": 0.1, "augment": "crop", "pad": 1},
+             "train": {"max_steps": 200, "log_every": 5, "eval_every": 40, "checkpoint_every": 40}},
+    "arms": {"plain-20": {"model.shortcut": "none"}}, "seeds": [0, 1], "analysis": "none",
+    "profiles": {"quick": {}},
+}  # fmt: skip
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_slurm_cell_trains_within_1_5x_of_local(tmp_path):
+    """Two quick cells, run locally (two one-thread workers) and as two SLURM tasks of one CPU each
+    on the dev cluster: training wall time under SLURM within 1.5x of local (was ~12x: 47 s vs 4 s,
+    when each task started one torch thread per machine core)."""
+    import statistics
+    import subprocess
+    import sys
+
+    from ablate import results
+    from tests import slurm_helpers as H
+
+    if H.missing_slurm():
+        pytest.skip(H.missing_slurm())
+    path = tmp_path / "quickcell.yaml"
+    path.write_text(yaml.safe_dump(SLURM_GRID, sort_keys=False))
+    from ablate.experiment import load_experiment
+
+    exp = load_experiment(str(path))
+
+    def train_times(root):
+        return [results.read_summary(results.run_dir(root, exp.name, c.run_id))["wall_time_s"] for c in exp.cells]
+
+    local = tmp_path / "local"
+    res = subprocess.run([sys.executable, "-m", "ablate", "run", str(path), "--results-dir", str(local),
+                          "--wandb", "off", "--no-progress", "--no-analysis", "--accelerator", "cpu"],
+                         cwd=H.REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    with H.dev_cluster() as env:
+        remote = tmp_path / "slurm"
+        H.ablate(env, "submit", str(path), "--results-dir", str(remote), "--time", "10", "--wandb", "off")
+        H.wait_until_idle(env, remote, timeout=600)
+    t_local, t_slurm = statistics.mean(train_times(local)), statistics.mean(train_times(remote))
+    ratio = t_slurm / t_local
+    print(f"\n[quick plain-20 cell: local {t_local:.1f} s, SLURM {t_slurm:.1f} s of training; ratio {ratio:.2f}]")
+    assert ratio <= 1.5
