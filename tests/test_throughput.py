@@ -263,3 +263,56 @@ def test_slurm_cell_trains_within_1_5x_of_local(tmp_path):
     ratio = t_slurm / t_local
     print(f"\n[quick plain-20 cell: local {t_local:.1f} s, SLURM {t_slurm:.1f} s of training; ratio {ratio:.2f}]")
     assert ratio <= 1.5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_training_steps_never_sync(tmp_path):
+    """torch.cuda.set_sync_debug_mode('error') from the second training step to the last, with no
+    log boundary inside: any host sync in a step (item, a Python `if` on a tensor, a D2H copy) raises."""
+    import lightning.pytorch as pl
+
+    from ablate.run import RunOptions, run_cell
+
+    class NoSync(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step == 1:
+                torch.cuda.set_sync_debug_mode("error")
+
+        def on_validation_start(self, *a):
+            torch.cuda.set_sync_debug_mode(0)
+
+        def on_train_end(self, *a):
+            torch.cuda.set_sync_debug_mode(0)
+
+    exp = _grid(tmp_path, 30, 1000)  # 30 steps of 32 images: inside the first epoch of digits
+    opts = RunOptions(tmp_path / "results", wandb="off", accelerator="gpu", devices=1, progress=False)
+    try:
+        summary = run_cell(exp, exp.cells[0], opts, callbacks=[NoSync()])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert summary["status"] == "completed" and summary["steps"] == 30
+    print("\n[gpu] 0 host syncs in training steps 2..30 (set_sync_debug_mode('error') raised nothing)")
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_its_logs(tmp_path):
+    """benchmarks/gpu_check.sh with DRY_RUN=1: every step runs on the CPU at tiny sizes (the packed
+    slice on a fake GPU id) and leaves its log; the summary names each step's exit code."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    logs = tmp_path / "logs"
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable}
+    res = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(logs)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    summary = (logs / "summary.txt").read_text() if (logs / "summary.txt").exists() else ""
+    assert res.returncode == 0, res.stdout + res.stderr + summary
+    for name in ("env.txt", "gpu_tests.log", "bench.log", "bench.json", "slice.log"):
+        assert (logs / name).stat().st_size > 0, name
+    for step in ("gpu_tests", "bench", "slice"):
+        assert f"[gpu_check] {step}: exit 0" in summary
+    assert "ablate/raw per-step time" in summary and "projected degradation paper grid" in summary
+    assert summary.count("[slice] ") == 6 and "completed" in summary
