@@ -42,7 +42,7 @@ if [ "$DRY" = 1 ]; then
            --packing on --pack-k 2 --pack-depths 8)
     SLICE=(--accelerator cpu --devices 1 --runs-per-gpu 2)
     SLICE_SET=(--set train.max_steps=4 --set train.log_every=2 --set train.eval_every=4
-               --set train.checkpoint_every=4 --set data.name=digits --set data.batch_size=16 --set model.width=4)
+               --set train.checkpoint_every=4 --set data.name=digits --set data.batch_size=16 --set model.width=4 --set data.val_size=0.1)
     export CUDA_VISIBLE_DEVICES=0  # a fake GPU id: the packing machinery runs, the CPU trains
     TESTS=(-k "gpu_training_steps_never_sync")
 else
@@ -50,7 +50,7 @@ else
            --pack-k "$PACK_K" --pack-depths 20,56,110)
     SLICE=(--accelerator gpu --devices 1 --runs-per-gpu 6 --data-dir "$DATA_DIR")
     SLICE_SET=(--set "train.max_steps=${SLICE_STEPS:-2000}" --set train.eval_every=1000
-               --set train.checkpoint_every=1000)
+               --set train.checkpoint_every=1000 --set data.val_size=0.1)  # the 8,068-image subset: 5,000 val would leave ~2,000 to train
     TESTS=(-k "gpu or sync")
     if command -v nvidia-cuda-mps-control >/dev/null; then
         export CUDA_MPS_PIPE_DIRECTORY="$LOGDIR/mps-pipe" CUDA_MPS_LOG_DIRECTORY="$LOGDIR/mps-log"
