@@ -35,7 +35,7 @@ def _grid(tmp_path, max_steps: int, log_every: int, **train) -> "Experiment":  #
                  "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
                  "train": {"max_steps": max_steps, "log_every": log_every, "eval_every": 0,
                            "checkpoint_every": 0, **train}},
-        "arms": {"a": {}}, "seeds": [0], "analysis": "none", "profiles": {"tiny": {}},
+        "arms": {"a": {}}, "seeds": [0], "profiles": {"tiny": {}},
     }  # fmt: skip
     path = tmp_path / "syncgrid.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -137,7 +137,7 @@ PACK_GRID = {
     "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
              "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
              "train": {"max_steps": 30, "log_every": 2, "eval_every": 15, "checkpoint_every": 5}},
-    "arms": {"a": {}, "b": {"model.width": 6}}, "seeds": [0], "analysis": "none",
+    "arms": {"a": {}, "b": {"model.width": 6}}, "seeds": [0],
     "profiles": {"tiny": {}},
 }  # fmt: skip
 
@@ -221,7 +221,7 @@ SLURM_GRID = {  # the degradation quick profile's plain-20 cell, two seeds
     "base": {"model.name": "cifar_resnet", "model.depth": 20, "model.width": 8, "model.shortcut": "A",
              "data": {"name": "digits", "batch_size": 64, "val_size": 0.1, "augment": "crop", "pad": 1},
              "train": {"max_steps": 200, "log_every": 5, "eval_every": 40, "checkpoint_every": 40}},
-    "arms": {"plain-20": {"model.shortcut": "none"}}, "seeds": [0, 1], "analysis": "none",
+    "arms": {"plain-20": {"model.shortcut": "none"}}, "seeds": [0, 1],
     "profiles": {"quick": {}},
 }  # fmt: skip
 
