@@ -316,3 +316,28 @@ def test_gpu_check_dry_run_writes_its_logs(tmp_path):
         assert f"[gpu_check] {step}: exit 0" in summary
     assert "ablate/raw per-step time" in summary and "projected degradation paper grid" in summary
     assert summary.count("[slice] ") == 6 and "completed" in summary
+
+
+def test_bench_registered_cheap_to_import_and_refuses_bad_input():
+    import subprocess
+    import sys
+
+    from ablate.cli import COMMANDS
+    from tests.conftest import run_cli
+
+    assert COMMANDS["bench"] == "ablate.commands.bench"
+    code = "import sys, ablate.commands.bench; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    res = run_cli("bench", "--steps", "0")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "--steps" in res.stderr
+
+
+def test_project_paper_hours_from_rates():
+    from ablate.benchmark import project_paper_hours
+
+    # 10,000 images/s at every depth: 10 nets x 3 seeds x 64,000 x 128 images / 1e4 / 3600 s.
+    flat = project_paper_hours({20: 1e4, 56: 1e4, 110: 1e4})
+    assert flat == pytest.approx(10 * 3 * 64_000 * 128 / 1e4 / 3600)
+    # per-image time linear in depth: 32 and 44 interpolated between 20 and 56
+    lin = project_paper_hours({20: 1e4 * 20 / 20, 56: 1e4 * 20 / 56, 110: 1e4 * 20 / 110})
+    assert lin == pytest.approx(6 * 64_000 * 128 * sum(d / 20 for d in (20, 32, 44, 56, 110)) / 1e4 / 3600)
