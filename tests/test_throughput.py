@@ -310,9 +310,9 @@ def test_gpu_check_dry_run_writes_its_logs(tmp_path):
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     summary = (logs / "summary.txt").read_text() if (logs / "summary.txt").exists() else ""
     assert res.returncode == 0, res.stdout + res.stderr + summary
-    for name in ("env.txt", "gpu_tests.log", "bench.log", "bench.json", "slice.log"):
+    for name in ("env.txt", "gpu_tests.log", "bench.log", "bench.json", "packing.log", "packing.json", "slice.log"):
         assert (logs / name).stat().st_size > 0, name
-    for step in ("gpu_tests", "bench", "slice"):
+    for step in ("gpu_tests", "bench", "packing", "slice"):
         assert f"[gpu_check] {step}: exit 0" in summary
     assert "ablate/raw per-step time" in summary and "projected degradation paper grid" in summary
     assert summary.count("[slice] ") == 6 and "completed" in summary

@@ -19,6 +19,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-knobs", action="store_true", help="skip bf16 / channels_last / compile")
     p.add_argument("--packing", choices=("auto", "on", "off"), default="auto",
                    help="images/s of 1 and K concurrent runs of ResNet-20/56/110 (auto: on a GPU)")
+    p.add_argument("--packing-only", action="store_true", help="only the packed throughput (and projection)")
     p.add_argument("--pack-k", type=int, default=8, help="K for --packing (default 8)")
     p.add_argument("--pack-depths", default="20,56,110", help="depths for --packing (default 20,56,110)")
     p.add_argument("--json", help="also write the numbers to this JSON file")
@@ -51,6 +52,12 @@ def main(args) -> int:
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(f"[bench] ResNet-{args.depth} width {args.width}, batch {args.batch}, {data}, {device} ({name}), "
           f"{args.threads} thread(s); {args.rounds} rounds x {args.steps} steps (+{args.warmup} warm-up)")  # fmt: skip
+    if args.packing_only:
+        with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
+            out["packing"] = _packing(B, spec, args, Path(tmp))
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2))
+        return 0
     cmp = B.compare(spec, args.rounds, args.warmup, args.steps)
     out["compare"] = cmp
     print(f"[bench] ablate/raw per-step time: {cmp['ratio']:.3f} (median of {args.rounds}; goal <= 1.03); "
