@@ -30,7 +30,7 @@ from tests.conftest import REPO, run_cli
 from tests.folder_tree import make_tree
 
 GRID = {
-    "description": "two-process DDP check", "analysis": "none",
+    "description": "two-process DDP check",
     "base": {"model": {"name": "bn_mlp", "hidden": 32, "depth": 2, "activation": "relu", "norm": "none",
                        "input_size": 8},
              "data": {"name": "digits", "batch_size": 32, "augment": "crop_flip", "pad": 1},

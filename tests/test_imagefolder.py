@@ -135,7 +135,7 @@ def _grid(tmp_path, data: dict):
     import yaml
 
     path.write_text(yaml.safe_dump({"base": {"model": {"name": "bn_mlp", "input_size": 8}, "data": data},
-                                    "arms": {"a": {}}, "profiles": {"p": {}}, "analysis": "none"}))  # fmt: skip
+                                    "arms": {"a": {}}, "profiles": {"p": {}}}))  # fmt: skip
     return path
 
 
