@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ablate.slurm import cluster, store, sync_cmd
+from ablate.commands import sync as sync_cmd
+from ablate.slurm import cluster, store
 from ablate.slurm.cluster import AcctEntry, QueueEntry
 try:  # tests/ as a package or as a plain folder on sys.path (pytest's rootdir-less import)
     from tests import slurm_helpers as H

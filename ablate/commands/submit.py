@@ -62,16 +62,16 @@ def main(args: argparse.Namespace) -> int:
     from ablate import results
     from ablate.cli import UserError
     from ablate.commands.common import load_grid
-    from ablate.data import check_available
+    from ablate.grid_checks import preflight
     from ablate.slurm import cluster, render, store
 
     exp = load_grid(args)  # validates the whole grid first
     if args.array_parallelism is not None and args.array_parallelism < 1:
         raise UserError(f"--array-parallelism {args.array_parallelism}: must be >= 1")
-    for name, folder in sorted({(c.config["data"]["name"], c.config["data"]["folder"] or "") for c in exp.cells}):
-        check_available(name, args.data_dir, folder)  # compute nodes may have no internet
-
     root = results.results_root(args.results_dir).resolve()
+    # Data present (compute nodes may have no internet), sizes fit, results folder writable: before
+    # anything is queued, as `run` checks before anything trains.
+    preflight(exp, root, args.data_dir)
     settings = render.JobSettings(
         experiment=experiment_arg(args.experiment),
         results_dir=str(root),

@@ -112,7 +112,7 @@ def sync_all(jobs: Sequence[SyncJob], cmd_for: Callable[[SyncJob], list[str]], p
 def main(args: argparse.Namespace) -> int:
     from ablate import results
     from ablate.cli import UserError
-    from ablate.slurm.status_cmd import _experiment_name
+    from ablate.commands.status import _experiment_name
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
