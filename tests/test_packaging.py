@@ -4,6 +4,7 @@ package called `analysis` is installed."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,8 +20,16 @@ SHIPPED = {"activation", "batchnorm", "convnext", "degradation", "kernels"}
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
+    out, src = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src")
+    # Build from a copy of the tracked files: setuptools' build/ folder in the checkout would
+    # otherwise keep modules that no longer exist, and the test would write into the repository.
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()  # fmt: skip
+    for f in files:
+        if (REPO / f).is_file() and not f.startswith(("tests/", "docs/")):
+            (src / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, src / f)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
                     "-w", str(out)], check=True, capture_output=True, cwd=out)  # fmt: skip
     return next(out.glob("ablate-*.whl"))
 
