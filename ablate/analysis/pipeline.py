@@ -78,18 +78,14 @@ def _table_columns(runs, curves, claims, module) -> dict:
     """Metric name -> (metric, per-run frame of arm, value, censored): the standard columns plus
     every metric a claim measures."""
     metrics = {**RUN_METRICS, **hook(module, "METRICS", {})}
-    names = [m for m in TABLE_METRICS if m in runs]
-    for c in claims:
-        if c.curve is None and c.metric.name not in names and c.metric.name in runs:
-            names.insert(len(names) - 2, c.metric.name)
-    columns = {}
-    for name in names:
-        columns[name] = (metrics[name], pd.DataFrame({"arm": runs.arm, "value": runs[name].astype(float),
-                                                      "censored": False}))  # fmt: skip
+    names = list(dict.fromkeys([m for m in TABLE_METRICS if m in runs] +
+                               [c.metric.name for c in claims if c.curve is None and c.metric.name in runs]))
+    columns = {name: (metrics[name], pd.DataFrame({"arm": runs.arm, "value": runs[name].astype(float), "censored": False}))
+               for name in names}  # fmt: skip
     for c in claims:
         if c.curve is not None and c.metric.name not in columns:
-            vals = first_step(runs, curves, c.curve)
-            columns[c.metric.name] = (c.metric, vals.assign(arm=runs.arm.to_numpy()))
+            columns[c.metric.name] = (c.metric, first_step(runs, curves, c.curve).assign(arm=runs.arm.to_numpy()))
+    # Parameters and wall time last: the measured outcomes first.
     return dict(sorted(columns.items(), key=lambda kv: kv[0] in ("params", "wall_time_s")))
 
 
