@@ -68,7 +68,8 @@ def _kill_after_checkpoint(cmd, run_dir_glob, min_step: int, root: Path) -> None
 
 
 def _weights(run_dir: Path) -> dict:
-    (ckpt,) = (run_dir / "checkpoints").glob("step*.ckpt")
+    # The newest checkpoint (the two newest are kept): the final weights.
+    ckpt = max((run_dir / "checkpoints").glob("step*.ckpt"), key=lambda p: int(p.stem[4:]))
     return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
 
