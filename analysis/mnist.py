@@ -45,7 +45,10 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
     sizes = runs["data_sizes"].iloc[0] if "data_sizes" in runs and len(runs) else {}
     train = sizes.get("train") if isinstance(sizes, dict) else None
     epochs = f" ({steps[-1] * int(runs['cfg.data.batch_size'].iloc[0]) / train:.1f} epochs)" if train and steps else ""
+    profiles = {p: (spec.get("profiles") or {}).get(p, {}).get("description") for p in sorted(set(runs.profile))} \
+        if "profile" in runs else {}
     return [
+        *[f"Profile `{p}`: {' '.join(d.split())}" for p, d in profiles.items() if d],
         f"One recipe for every model: Adam (lr 1e-3, no weight decay), batch 64, cosine to 0, no augmentation, "
         f"{', '.join(map(str, steps))} steps{epochs}. The seed gives no recipe; its '~' numbers are rounded.",
         "LeNet-5 here is the seed's 28x28 variant (44,426 parameters, full C3 connections); LeCun et al.'s "

@@ -41,6 +41,8 @@ for cell in exp.cells:
 git = prov["git"]
 print(f"# Provenance: {exp_name}, profile {profile}\n")
 print(f"- command: `{cmd.strip()}`")
+desc = " ".join((exp.spec["profiles"][profile].get("description") or "").split())
+print(f"- profile `{profile}` (experiments/{exp_name}.yaml): {desc}")
 print(f"- started {start}; this command's wall time {int(wall)} s (cells already finished are reused, not rerun)")
 print(f"- training wall time, sum over the {len(summaries)} runs: {sum(s['wall_time_s'] for s in summaries):.0f} s "
       f"(per run {min(s['wall_time_s'] for s in summaries):.0f}-{max(s['wall_time_s'] for s in summaries):.0f} s)")
