@@ -28,30 +28,6 @@ for pair in "${pairs[@]}"; do
   mkdir -p "$out"
   report=results/$exp/_report-$profile
   cp "$report"/report.md "$report"/table.md "$report"/table.csv "$report"/verdicts.json "$report"/*.png "$out"/
-  "$python" - "$exp" "$profile" "$start" "$((t1 - t0))" "$(printf '%q ' "${cmd[@]}")" > "$out/PROVENANCE.md" <<'EOF'
-import json, platform, sys
-from ablate.experiment import load_experiment
-exp_name, profile, start, wall, cmd = sys.argv[1:]
-exp = load_experiment(exp_name, profile)
-summaries, prov = [], None
-for cell in exp.cells:
-    run = f"results/{exp_name}/{cell.run_id}"
-    summaries.append(json.load(open(f"{run}/summary.json")))
-    prov = prov or json.load(open(f"{run}/provenance.json"))
-git = prov["git"]
-print(f"# Provenance: {exp_name}, profile {profile}\n")
-print(f"- command: `{cmd.strip()}`")
-desc = " ".join((exp.spec["profiles"][profile].get("description") or "").split())
-print(f"- profile `{profile}` (experiments/{exp_name}.yaml): {desc}")
-print(f"- started {start}; this command's wall time {int(wall)} s (cells already finished are reused, not rerun)")
-print(f"- training wall time, sum over the {len(summaries)} runs: {sum(s['wall_time_s'] for s in summaries):.0f} s "
-      f"(per run {min(s['wall_time_s'] for s in summaries):.0f}-{max(s['wall_time_s'] for s in summaries):.0f} s)")
-print(f"- git commit of the runs: {git['commit']}" + (" (dirty: uncommitted changes, diff in each run's provenance.json)" if git.get("dirty") else ""))
-print(f"- host: {prov.get('host')}, {platform.platform()}, device: {json.dumps(prov.get('device'))}")
-print("- packages: " + ", ".join(f"{k} {v}" for k, v in sorted(prov.get("packages", {}).items())))
-print("\n| run | status | steps | wall time s | final test error % |\n|---|---|---|---|---|")
-for s in summaries:
-    print(f"| {s['run_id']} | {s['status']} | {s['steps']} | {s['wall_time_s']:.0f} | {100 * s['final_test_error']:.2f} |")
-EOF
+  "$python" docs/results/provenance.py "$exp" "$profile" "$start" "$((t1 - t0))" "$(printf '%q ' "${cmd[@]}")" > "$out/PROVENANCE.md"
   echo "wrote $out"
 done
