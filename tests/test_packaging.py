@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 
-SHIPPED = {"activation", "batchnorm", "convnext", "degradation", "kernels"}
+SHIPPED = {"activation", "batchnorm", "convnext", "degradation", "kernels", "mnist"}
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,11 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     derive = hook(module, "derive")
     if derive is not None:
         runs = derive(runs, curves, spec)
-    claims = [c for c in experiment_claims(exp.path, spec, exp.cells) if not c.profiles or exp.profile in c.profiles]
+    claims, elsewhere = [], []
+    for c in experiment_claims(exp.path, spec, exp.cells):
+        # A claim is about this grid if its profiles allow it and both sides select cells of it.
+        in_grid = all(any(side.matches(cell.arm, flatten(cell.config)) for cell in exp.cells) for side in (c.a, c.b))
+        (claims if (not c.profiles or exp.profile in c.profiles) and in_grid else elsewhere).append(c)
     verdicts = evaluate(claims, runs, curves, exp.profile) + list(hook(module, "checks", lambda r, s: [])(runs, spec))
     arms = [a for a in exp.arms if a in set(runs.arm)]
     table_csv, table_md = arm_table(_table_columns(runs, curves, claims, module), arms)
@@ -69,6 +73,9 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     figs.update(hook(module, "figures", lambda r, c, s: {})(runs, curves, spec))
     extra = hook(module, "table")
     notes = _generic_notes(verdicts) + list(hook(module, "notes", lambda r, s: [])(runs, spec))
+    if elsewhere:
+        notes.append(f"Claims about arms or profiles not in this grid (profile `{exp.profile}`): "
+                     + ", ".join(c.id for c in elsewhere) + ".")
     return Analysis(hook(module, "TITLE", f"Experiment {exp.name}"), " ".join(str(spec.get("claim", "")).split()),
                     table_csv, table_md, verdicts, figs, notes, list(skipped),
                     extra(runs, spec) if extra else None, len(runs))  # fmt: skip
