@@ -227,42 +227,12 @@ def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None 
         return _render_packed(s, chunk, groups, run_ids, total_cells)
     tasks_per_node = max(s.gpus_per_task, 1)  # Lightning DDP: one process per GPU, started by srun
     cells = chunk.cells
-    header = [
-        "#!/bin/bash",
-        f"# ablate: experiment {s.experiment}"
-        + (f", profile {s.profile}" if s.profile else "")
-        + f"; cells {compress_ranges(cells)}"
-        + (f" of {total_cells}" if total_cells is not None else "")
-        + f" ({len(cells)} tasks)",
-        "# Written by `python -m ablate submit`; safe to edit and resubmit with `sbatch THIS_FILE`.",
-        "# Cell index = SLURM_ARRAY_TASK_ID + OFFSET (SLURM's MaxArraySize bounds the task id).",
-        f"#SBATCH --job-name={_q(s.job_name)}",
-        f"#SBATCH --array={chunk.array_spec}",
-    ]
-    for flag, value in (("partition", s.partition), ("account", s.account), ("qos", s.qos)):
-        if value:
-            header.append(f"#SBATCH --{flag}={_q(value)}")
+    comment = (f"# ablate: experiment {s.experiment}" + (f", profile {s.profile}" if s.profile else "")
+               + f"; cells {compress_ranges(cells)}" + (f" of {total_cells}" if total_cells is not None else "")
+               + f" ({len(cells)} tasks)")  # fmt: skip
+    header = _header(s, chunk.array_spec, comment, tasks_per_node, plural=False,
+                     extra=["# Cell index = SLURM_ARRAY_TASK_ID + OFFSET (SLURM's MaxArraySize bounds the task id)."])
     header += [
-        f"#SBATCH --time={_q(s.time)}",
-        f"#SBATCH --nodes={s.nodes}",
-        f"#SBATCH --ntasks-per-node={tasks_per_node}",
-    ]
-    if s.gpus_per_task:
-        header.append(f"#SBATCH --gpus-per-node={s.gpus_per_task}")
-    if s.cpus_per_task:
-        header.append(f"#SBATCH --cpus-per-task={s.cpus_per_task}")
-    if s.mem:
-        header.append(f"#SBATCH --mem={_q(s.mem)}")
-    header += [
-        "# Preemption and time limit: USR1 reaches the srun-started trainer (no 'B:'), which saves",
-        "# an hpc checkpoint and runs `scontrol requeue`; append keeps the log of earlier attempts.",
-        "#SBATCH --requeue",
-        f"#SBATCH --signal=USR1@{s.signal_seconds}",
-        "#SBATCH --open-mode=append",
-        f"#SBATCH --output={_q_pattern(s.log_dir, '%A_%a.out')}",
-        f"#SBATCH --chdir={_q(s.workdir)}",
-        "",
-        "set -euo pipefail",
         f"OFFSET={chunk.offset}",
         'CELL=$((SLURM_ARRAY_TASK_ID + OFFSET))',
         f'LOG={_q(s.log_dir)}/cell-"$CELL".log',
@@ -278,11 +248,15 @@ def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None 
     return "\n".join(header + body) + "\n"
 
 
-def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int) -> list[str]:
+def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int, *, plural: bool = True,
+            extra: Sequence[str] = ()) -> list[str]:  # fmt: skip
+    """The #SBATCH lines every script shares, through `set -euo pipefail`. plural: the task runs
+    several trainers (packed cells); extra: comment lines after the first two."""
     header = [
         "#!/bin/bash",
         comment,
         "# Written by `python -m ablate submit`; safe to edit and resubmit with `sbatch THIS_FILE`.",
+        *extra,
         f"#SBATCH --job-name={_q(s.job_name)}",
         f"#SBATCH --array={array_spec}",
     ]
@@ -297,9 +271,10 @@ def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int) 
         header.append(f"#SBATCH --cpus-per-task={s.cpus_per_task}")
     if s.mem:
         header.append(f"#SBATCH --mem={_q(s.mem)}")
+    who = ("trainers", "save", "run") if plural else ("trainer", "saves", "runs")
     header += [
-        "# Preemption and time limit: USR1 reaches the srun-started trainers (no 'B:'), which save",
-        "# an hpc checkpoint and run `scontrol requeue`; append keeps the log of earlier attempts.",
+        f"# Preemption and time limit: USR1 reaches the srun-started {who[0]} (no 'B:'), which {who[1]}",
+        f"# an hpc checkpoint and {who[2]} `scontrol requeue`; append keeps the log of earlier attempts.",
         "#SBATCH --requeue",
         f"#SBATCH --signal=USR1@{s.signal_seconds}",
         "#SBATCH --open-mode=append",
