@@ -11,21 +11,19 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ablate.verdicts.metrics import steps_per_epoch
+from ablate.verdicts.metrics import records_per_epoch
 
 STYLE = "whitegrid"
 
 
 def running_train_error(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """The mini-batch training error of each run, averaged over a trailing epoch of records."""
-    spe = dict(zip(runs.run_id, steps_per_epoch(runs)))
-    log_every = dict(zip(runs.run_id, runs["cfg.train.log_every"]))
+    epoch_records = records_per_epoch(runs)
     c = curves[curves.metric == "train/error"].sort_values("step")
     out = []
     for run_id, g in c.groupby("run_id", sort=False):
-        if run_id in spe:
-            window = max(1, int(round(spe[run_id] / log_every[run_id])))
-            out.append(g.assign(value=g.value.rolling(window, min_periods=1).mean()))
+        if run_id in epoch_records:
+            out.append(g.assign(value=g.value.rolling(epoch_records[run_id], min_periods=1).mean()))
     return pd.concat(out, ignore_index=True) if out else c
 
 

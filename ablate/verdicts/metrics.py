@@ -70,19 +70,23 @@ def steps_per_epoch(runs: pd.DataFrame) -> pd.Series:
     return (train // runs["cfg.data.batch_size"]).clip(lower=1)
 
 
+def records_per_epoch(runs: pd.DataFrame) -> dict[str, int]:
+    """run_id -> how many training records make one epoch (the trailing window of a running mean)."""
+    per_epoch = steps_per_epoch(runs) / runs["cfg.train.log_every"]
+    return {r: max(1, int(round(w))) for r, w in zip(runs.run_id, per_epoch)}
+
+
 def first_step(runs: pd.DataFrame, curves: pd.DataFrame, m: FirstStep) -> pd.DataFrame:
     """Per run (the runs frame's order): value (step or epoch; the run length when never reached)
     and censored (True: never reached, the value is a lower bound)."""
-    spe = dict(zip(runs.run_id, steps_per_epoch(runs)))
-    log_every = dict(zip(runs.run_id, runs["cfg.train.log_every"]))
+    epoch_records = records_per_epoch(runs)
     c = curves[curves.metric == m.curve].sort_values("step")
     reached: dict[str, float] = {}
     for run_id, g in c.groupby("run_id", sort=False):
-        if run_id not in spe:
+        if run_id not in epoch_records:
             continue
         # Evaluation curves hold one record per evaluation: no trailing window there.
-        window = 1 if m.window == "record" or not m.curve.startswith("train/") else \
-            max(1, int(round(spe[run_id] / log_every[run_id])))  # fmt: skip
+        window = 1 if m.window == "record" or not m.curve.startswith("train/") else epoch_records[run_id]
         running = g.value.rolling(window, min_periods=window).mean().to_numpy()
         hit = running <= m.level if m.direction == "at_most" else running >= m.level
         steps = g.step.to_numpy()[hit]
