@@ -87,6 +87,33 @@ def resolve_runs_per_gpu(value: int | str, n_gpus: int, n_cells: int) -> int:
     return max(1, min(AUTO_MAX_RUNS_PER_GPU, mem // AUTO_BYTES_PER_RUN, cpus, per_gpu_cells))
 
 
+def longest_first(cells: list[Cell]) -> list[Cell]:
+    """The cells ordered by estimated cost, largest first (ties keep grid order): with parallel
+    workers a long cell started last leaves the other cores idle while it runs alone (measured on
+    the quick degradation grid: the two 110-layer cells ran last, ~110 s of one idle core in 273 s).
+    Cost ~ parameters x steps x batch size, the parameters counted on the meta device."""
+    import torch
+
+    from ablate.grid_checks import model_inputs
+    from ablate.models import build_model
+
+    params: dict[str, int] = {}
+
+    def cost(cell: Cell) -> float:
+        name, kwargs = model_inputs(cell.config)
+        key = repr((name, sorted(kwargs.items())))
+        if key not in params:
+            try:
+                with torch.device("meta"):
+                    params[key] = sum(p.numel() for p in build_model(name, **kwargs).parameters())
+            except Exception:  # noqa: BLE001 - a model that cannot be built fails in its own cell
+                params[key] = 0
+        train, data = cell.config["train"], cell.config["data"]
+        return params[key] * float(train.get("max_steps") or 1) * float(data.get("batch_size") or 1)
+
+    return sorted(cells, key=cost, reverse=True)
+
+
 def _init_worker(threads: int, slots=None) -> None:
     # Die with the parent (SIGKILL included), so an interrupted grid leaves no orphan training a
     # cell that the rerun is about to resume. Linux only; elsewhere orphans finish their cell.
@@ -172,7 +199,7 @@ def run_grid(experiment: Experiment, opts: RunOptions, jobs: int | str = 1,
                 queue.put(s)
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(threads, queue)) as pool:  # fmt: skip
-            futures = {pool.submit(_run_placed, experiment, c, worker_opts): c for c in todo}
+            futures = {pool.submit(_run_placed, experiment, c, worker_opts): c for c in longest_first(todo)}
             for fut in as_completed(futures):
                 settle(futures[fut], fut.result)
     bar.close()

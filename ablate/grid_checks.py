@@ -50,6 +50,12 @@ def _model_kwargs(cfg: dict) -> dict:
     return {k: v for k, v in cfg["model"].items() if k != "name"}
 
 
+def model_inputs(cfg: dict) -> tuple[str, dict]:
+    """(model name, constructor kwargs) of a cell's config, with its dataset's channels and classes."""
+    in_channels, num_classes = DATA_SHAPES.get(cfg["data"]["name"], DEFAULT_SHAPE)
+    return cfg["model"]["name"], {"num_classes": num_classes, "in_channels": in_channels, **_model_kwargs(cfg)}
+
+
 def check_models(path: Path, cells) -> None:
     """Build every distinct model of the grid once on the meta device; a constructor error becomes
     one line naming the arm. Cells whose model config repeats (seeds, non-model arms) are skipped."""
@@ -59,9 +65,7 @@ def check_models(path: Path, cells) -> None:
 
     seen: set[str] = set()
     for cell in cells:
-        in_channels, num_classes = DATA_SHAPES.get(cell.config["data"]["name"], DEFAULT_SHAPE)
-        kwargs = {"num_classes": num_classes, "in_channels": in_channels, **_model_kwargs(cell.config)}
-        name = cell.config["model"]["name"]
+        name, kwargs = model_inputs(cell.config)
         key = json.dumps([name, kwargs], sort_keys=True, default=str)
         if key in seen:
             continue

@@ -15,7 +15,7 @@ SHARED_DATA = Path(os.environ.get("ABLATE_TEST_DATA", REPO.parent / "shared" / "
 # One small grid for the tests that train: digits, 4-channel nets, a few steps.
 TINY = [
     "train.max_steps=12", "train.log_every=2", "train.eval_every=6", "train.checkpoint_every=4",
-    "model.width=4", "seeds=[0]",
+    "model.width=4", "seeds=[0]", "schedule.milestones=[]", "schedule.warmup_steps=0",
 ]  # fmt: skip
 
 

@@ -29,15 +29,15 @@ def test_run_prints_table_verdicts_and_paths(tiny_run):
     root, res = tiny_run
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout
-    for arm in ("plain-20", "plain-56", "plain-110", "residual-20", "residual-56", "residual-110"):
+    for arm in ("plain-20", "plain-56", "residual-20", "residual-56"):
         assert f"| {arm} | 1 |" in out
-    assert "plain-56-worse: plain-56 ends with higher training error than plain-20" in out and "residual-fixes-110" in out
+    assert "plain-56-worse: plain-56 ends with higher training error than plain-20" in out and "residual-fixes-56" in out
     report = root / "degradation" / "_report-quick"
     for name in ("figure.png", "curves.png", "report.md", "table.csv", "table.md", "verdicts.json"):
         assert (report / name).is_file() and (report / name).stat().st_size > 0
         assert str(report / name) in out or name not in ("figure.png", "report.md")
     verdicts = json.loads((report / "verdicts.json").read_text())
-    assert len(verdicts) == 6
+    assert len(verdicts) == 3
     for v in verdicts:  # the numbers, not only prose; one seed: the noise is unknown
         assert v["outcome"] == "unresolved" and v["a"]["n"] == v["b"]["n"] == 1 and "estimate" in v
 
@@ -45,7 +45,7 @@ def test_run_prints_table_verdicts_and_paths(tiny_run):
 def test_each_run_folder_is_complete(tiny_run):
     root, _ = tiny_run
     runs = [d for d in (root / "degradation").iterdir() if not d.name.startswith("_")]
-    assert len(runs) == 6
+    assert len(runs) == 4
     for d in runs:
         s = results.read_summary(d)
         assert s["status"] == "completed" and s["steps"] == 12 and s["wandb_mode"] == "offline"
@@ -118,7 +118,7 @@ def test_wandb_analysis_run_holds_the_table_verdicts_and_figures(tiny_run):
     s = summary["summary"]
     ours = json.loads((report / "verdicts.json").read_text())
     assert {f"verdict/{v['id']}": v["outcome"] for v in ours} == {k: v for k, v in s.items() if k.startswith("verdict/")}
-    assert s["table"]["_type"] == "table-file" and s["table"]["nrows"] == 6
+    assert s["table"]["_type"] == "table-file" and s["table"]["nrows"] == 4
     assert s["verdicts"]["_type"] == "table-file" and s["verdicts"]["nrows"] == len(ours)
     table = json.loads((offline / "files" / s["verdicts"]["path"]).read_text())
     rows = [dict(zip(table["columns"], r)) for r in table["data"]]

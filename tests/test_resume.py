@@ -116,11 +116,12 @@ def test_sigkill_mid_grid_then_rerun_matches_uninterrupted(grid_file, tmp_path):
 def test_divergence_is_recorded_with_its_curve(tmp_path):
     res = run_cli("run", "degradation", "--set", "optim.lr=1e6", "--set", "train.max_steps=30",
                   "--set", "train.log_every=1", "--set", "model.width=4", "--set", "seeds=[0]",
+                  "--set", "schedule.milestones=[]", "--set", "schedule.warmup_steps=0",
                   "--results-dir", str(tmp_path), "--wandb", "off", "--no-analysis")  # fmt: skip
     assert res.returncode == 0, res.stderr
     diverged = [results.read_summary(d) for d in (tmp_path / "degradation").iterdir()
                 if results.is_complete(d)]  # fmt: skip
-    assert len(diverged) == 6
+    assert len(diverged) == 4
     statuses = {s["status"] for s in diverged}
     assert "diverged" in statuses, statuses
     d = next(s for s in diverged if s["status"] == "diverged")

@@ -74,6 +74,17 @@ def test_equal_within_a_band():
     assert same.outcome == HOLDS and far.outcome == REFUTED
 
 
+def test_non_inferiority_allows_a_margin_but_not_more():
+    # a is 0.3 points above b: within a 1-point margin (at_most holds, less does not), beyond 0.1.
+    a, b = [0.004, 0.003, 0.002, 0.003], [0.000, 0.001, 0.000, 0.000]
+    assert one({"expect": "at_most", "by": 0.01}, {"a": a, "b": b}).outcome == HOLDS
+    assert one({"expect": "less"}, {"a": a, "b": b}).outcome == REFUTED
+    assert one({"expect": "at_most", "by": 0.001}, {"a": a, "b": b}).outcome == REFUTED
+    # at_least mirrors it: b is 0.3 points below a, within a 1-point margin below.
+    assert one({"expect": "at_least", "by": 0.01}, {"a": b, "b": a}).outcome == HOLDS
+    assert one({"expect": "at_least", "by": 0.001}, {"a": b, "b": a}).outcome == REFUTED
+
+
 def test_ratio_claims_are_tested_on_log_values():
     v = one({"expect": "ratio_at_least", "ratio": 3}, {"a": [600, 620, 640], "b": [100, 105, 98]})
     assert v.outcome == HOLDS and v.scale == "log ratio"
@@ -179,7 +190,8 @@ def test_power_figure_matches_the_simulated_holds_rate():
     ({"metric": {"first_step": "train/error", "at_most": 25}}, "not an error rate in [0, 1]"),
     ({"metric": {"first_step": "train/eror", "at_most": 0.25}}, "is not a curve"),
     ({"expect": "ratio_at_least"}, "key 'ratio' (r of ratio_at_least) is required"),
-    ({"expect": "equal"}, "key 'by' (the half-width"),
+    ({"expect": "equal"}, "key 'by' (the margin δ of 'equal')"),
+    ({"expect": "at_most"}, "key 'by' (the margin δ of 'at_most')"),
     ({"colour": "red"}, "unknown key 'colour'"),
     ({"profiles": ["papr"]}, "valid profiles: quick"),
 ])  # fmt: skip

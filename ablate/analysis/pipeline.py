@@ -20,9 +20,10 @@ from ablate.analysis.tables import arm_table
 from ablate.config import flatten
 from ablate.verdicts.claims import Claim, parse_claims
 from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict, evaluate
-from ablate.verdicts.metrics import RUN_METRICS, first_step
+from ablate.verdicts.metrics import LATE_FRACTION, RUN_METRICS, first_step, late_change
 
-TABLE_METRICS = ("final_train_error", "final_test_error", "params", "wall_time_s")
+TABLE_METRICS = ("final_train_error", "final_test_error", "late_train_error_change", "params", "wall_time_s")
+CONVERGED = 0.01  # an arm whose running training error still moves more than 1 point over the last fifth
 
 
 def experiment_claims(path: Path, spec: dict, cells) -> list[Claim]:
@@ -58,6 +59,8 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     """The analysis of frames in the form of ablate.analysis.frames (pure: no files)."""
     spec = exp.spec
     module = load_analysis(spec["analysis"], exp.path) if spec.get("analysis") else None
+    if "late_train_error_change" not in runs:
+        runs = runs.assign(late_train_error_change=late_change(runs, curves).to_numpy())
     derive = hook(module, "derive")
     if derive is not None:
         runs = derive(runs, curves, spec)
@@ -72,7 +75,7 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     figs = {"curves": F.learning_curves(runs, curves, arms)}
     figs.update(hook(module, "figures", lambda r, c, s: {})(runs, curves, spec))
     extra = hook(module, "table")
-    notes = _generic_notes(verdicts) + list(hook(module, "notes", lambda r, s: [])(runs, spec))
+    notes = _generic_notes(verdicts) + _convergence_notes(runs, arms) + list(hook(module, "notes", lambda r, s: [])(runs, spec))
     if elsewhere:
         notes.append(f"Claims about arms or profiles not in this grid (profile `{exp.profile}`): "
                      + ", ".join(c.id for c in elsewhere) + ".")
@@ -94,6 +97,23 @@ def _table_columns(runs, curves, claims, module) -> dict:
             columns[c.metric.name] = (c.metric, first_step(runs, curves, c.curve).assign(arm=runs.arm.to_numpy()))
     # Parameters and wall time last: the measured outcomes first.
     return dict(sorted(columns.items(), key=lambda kv: kv[0] in ("params", "wall_time_s")))
+
+
+def _convergence_notes(runs: pd.DataFrame, arms: list[str]) -> list[str]:
+    """Which arms had stopped improving: the mean change of their running training error (over
+    the trailing epoch) across the last fifth of the run, against one point."""
+    change = runs.groupby("arm")["late_train_error_change"].mean()
+    change = change[[a for a in arms if a in change.index and change[a] == change[a]]]
+    if change.empty:
+        return []
+    moving = [f"{a} ({100 * d:+.1f} points)" for a, d in change.items() if abs(d) > CONVERGED]
+    head = (f"Convergence: the running training error (mean over the trailing epoch) changed by at most "
+            f"{100 * change.abs().max():.1f} points over the last {LATE_FRACTION:.0%} of the steps in every arm.")
+    if moving:
+        head = (f"Convergence: still moving by more than {100 * CONVERGED:g} point over the last "
+                f"{LATE_FRACTION:.0%} of the steps (mean change of the running training error): "
+                + ", ".join(moving) + "; those arms had not stopped improving when the runs ended.")
+    return [head]
 
 
 def _generic_notes(verdicts: list[Verdict]) -> list[str]:

@@ -8,8 +8,10 @@
                                                 #    window: epoch | record, unit: steps | epochs}
         a: {model.shortcut: none, model.depth: 56}   # an arm name, or a selector on the config
         b: plain-20
-        expect: greater        # less | greater | equal | differ | ratio_at_least | ratio_at_most
-        by: 0.0                # less/greater: the margin a must clear; equal: the half-width δ
+        expect: greater        # less | greater | at_most | at_least | equal | differ
+                               #   | ratio_at_least | ratio_at_most
+        by: 0.0                # less/greater: the margin a must clear; equal: the half-width δ;
+                               # at_most/at_least: the non-inferiority margin δ (a - b < δ / > -δ)
         ratio: 3               # ratio_at_least / ratio_at_most: r (a / b against r)
         diverged: worst        # a diverged run counts as the metric's worst value (error 100%,
                                # never reaching a target) | exclude (left out, and reported)
@@ -31,7 +33,8 @@ from ablate.errors import UserError
 from ablate.verdicts.metrics import CURVES, RUN_METRICS, UNITS, WINDOWS, FirstStep, Metric
 
 CLAIM_KEYS = ("id", "text", "metric", "a", "b", "expect", "by", "ratio", "diverged", "profiles")
-EXPECT = ("less", "greater", "equal", "differ", "ratio_at_least", "ratio_at_most")
+EXPECT = ("less", "greater", "at_most", "at_least", "equal", "differ", "ratio_at_least", "ratio_at_most")
+MARGINED = ("less", "greater", "at_most", "at_least", "equal")  # the expects that take `by`
 DIVERGED = ("worst", "exclude")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 DEFAULT_METRIC = "final_test_error"
@@ -139,6 +142,8 @@ def _default_text(metric: Metric, a: Side, b: Side, expect: str, by: float, rati
         return f"{a.label} has lower {m} than {b.label}" + (f" by at least {shown}" if by else "")
     if expect == "greater":
         return f"{a.label} has higher {m} than {b.label}" + (f" by at least {shown}" if by else "")
+    if expect in ("at_most", "at_least"):
+        return f"{a.label}'s {m} is at {expect[3:]} {b.label}'s {'+' if expect == 'at_most' else '-'} {shown}"
     if expect == "equal":
         return f"{a.label} has the {m} of {b.label} within {shown}"
     if expect == "differ":
@@ -185,10 +190,10 @@ def parse_claims(path: Path, spec: dict, config_keys: set[str],
         if expect not in EXPECT:
             raise _fail(path, where, f"key 'expect': {expect!r} is not one of {', '.join(EXPECT)}")
         by = _number(path, where, "by", raw.get("by", 0.0))
-        if expect == "equal" and by == 0:
-            raise _fail(path, where, "key 'by' (the half-width δ of 'equal') is required and must be > 0")
-        if "by" in raw and expect not in ("less", "greater", "equal"):
-            raise _fail(path, where, f"key 'by' applies to expect less, greater, equal, not {expect!r}")
+        if expect in ("equal", "at_most", "at_least") and by == 0:
+            raise _fail(path, where, f"key 'by' (the margin δ of {expect!r}) is required and must be > 0")
+        if "by" in raw and expect not in MARGINED:
+            raise _fail(path, where, f"key 'by' applies to expect {', '.join(MARGINED)}, not {expect!r}")
         ratio = None
         if expect.startswith("ratio_"):
             if "ratio" not in raw:

@@ -22,7 +22,8 @@ from ablate.verdicts.metrics import first_step
 
 HOLDS, REFUTED, UNRESOLVED, NOT_MEASURED = "holds", "refuted", "unresolved", "not measured"
 # expect -> (claimed side of a - b, scale); ratios are tested on log values.
-CLAIMED = {"less": "less", "greater": "greater", "equal": "inside", "differ": "outside",
+CLAIMED = {"less": "less", "greater": "greater", "at_most": "less", "at_least": "greater",
+           "equal": "inside", "differ": "outside",
            "ratio_at_least": "greater", "ratio_at_most": "less"}  # fmt: skip
 
 
@@ -196,7 +197,10 @@ def _one(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> Verdict:
         v.reason = f"no finished run of {' or '.join(missing)} in this grid"
         return v
     ratio = claim.expect.startswith("ratio_")
-    low = math.log(claim.ratio) if ratio else (-claim.by if claim.expect in ("less", "equal") else claim.by)
+    # The boundary a - b is tested against: less/greater clear a margin, at_most/at_least (non-
+    # inferiority) may fall short of it by up to δ, equal lies within ±δ.
+    low = math.log(claim.ratio) if ratio else (-claim.by if claim.expect in ("less", "equal", "at_least")
+                                               else claim.by)  # fmt: skip
     high = claim.by if claim.expect == "equal" else math.nan
     if claim.expect == "differ":
         low = high = 0.0

@@ -38,6 +38,7 @@ RUN_METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("final_val_accuracy", "final validation accuracy", 100, "%", worst=0.0),
     Metric("final_test_accuracy", "final test accuracy", 100, "%", worst=0.0),
     Metric("final_train_error_running", "running training error at the end", 100, "%", worst=1.0),
+    Metric("late_train_error_change", "Δ training error over the last fifth", 100, " pts", worst=None),
     Metric("params", "parameters", exact=True, worst=None),
     Metric("wall_time_s", "wall time", unit=" s", worst=None),
 )}  # fmt: skip
@@ -100,6 +101,28 @@ def first_step(runs: pd.DataFrame, curves: pd.DataFrame, m: FirstStep) -> pd.Dat
     if m.unit == "epochs":
         value = value / steps_per_epoch(runs).to_numpy()
     return pd.DataFrame({"value": value.to_numpy(), "censored": censored.to_numpy()}, index=runs.index)
+
+
+LATE_FRACTION = 0.2  # convergence is judged over the last fifth of a run's steps
+
+
+def late_change(runs: pd.DataFrame, curves: pd.DataFrame, curve: str = "train/error") -> pd.Series:
+    """Per run (the runs frame's index): the running mean of `curve` over the trailing epoch at
+    the end of the run minus the same at 80% of its steps (a fraction: -0.03 is 3 points down).
+    An arm whose best runs still move by more than a point here had not stopped improving."""
+    epoch_records = records_per_epoch(runs)
+    c = curves[curves.metric == curve].sort_values("step")
+    change: dict[str, float] = {}
+    for run_id, g in c.groupby("run_id", sort=False):
+        if run_id not in epoch_records:
+            continue
+        window = epoch_records[run_id]
+        steps, values = g.step.to_numpy(), g.value.to_numpy()
+        cut = steps[-1] * (1 - LATE_FRACTION)
+        early = values[steps <= cut][-window:]
+        if len(early) and len(values) >= window:
+            change[run_id] = float(values[-window:].mean() - early.mean())
+    return runs.run_id.map(change).astype(float)
 
 
 def with_accuracies(runs: pd.DataFrame) -> pd.DataFrame:
