@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from ablate.verdicts.metrics import Metric
 
+CHANCE_ERROR = 0.85  # a 10-class run at or above this training error did not train (chance: 90%)
 TITLE = "Kernels: stacked 3x3 vs one 5x5 / 7x7 (Simonyan & Zisserman 2014, §2.3)"
 INPUT_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 METRICS = {m.name: m for m in (
@@ -98,6 +99,14 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
         + ", ".join(f"{a} {lr:g}" for a, lr in lrs.items()) + ".",
         *describe_tuned(spec),
     ]
+    stuck = runs[runs.final_train_error >= CHANCE_ERROR].groupby("arm", sort=False).size()
+    if len(stuck):
+        out.append("Runs that never trained (final training error at chance, >= "
+                   f"{100 * CHANCE_ERROR:.0f}%): " + ", ".join(f"{a} {k} of {(runs.arm == a).sum()}" for a, k in stuck.items())
+                   + ". Without normalisation the deeper stacks of 3x3 convs are harder to optimise, and at a "
+                   "learning rate tuned on one seed some seeds fail; the accuracy claims then measure "
+                   "trainability as much as kernel size. VGG met the same difficulty and initialised its deeper "
+                   "nets from a trained shallow one (Simonyan & Zisserman 2014, §3.1).")  # fmt: skip
     if set(runs["cfg.data.name"]) == {"digits"}:
         out.append("On 8x8 digits every receptive field above 8 px covers the whole image; the accuracy "
                    "comparison is at toy scale.")  # fmt: skip

@@ -63,5 +63,5 @@ def test_installed_wheel_lists_and_loads_the_experiments_from_anywhere(wheel, tm
     assert {line.split()[0] for line in listed.stdout.splitlines() if line and not line[0].isspace()} == SHIPPED
     loaded = run("-c", "from ablate.experiment import load_experiment as L; e = L('degradation');"
                        "from ablate.analysis.modules import load_analysis as A; print(len(e.cells), A('kernels', 'x').TITLE)")
-    assert loaded.returncode == 0 and loaded.stdout.startswith("12 Kernels"), loaded.stderr
+    assert loaded.returncode == 0 and loaded.stdout.startswith("24 Kernels"), loaded.stderr
     assert run("-c", "import analysis").returncode != 0

@@ -3,7 +3,7 @@
 #
 #   bash docs/results/regenerate.sh DATA_DIR [experiment:profile ...]
 #
-# DATA_DIR holds MNIST/raw/ (the official idx files). Without pairs: batchnorm:mnist and mnist:cpu.
+# DATA_DIR holds MNIST/raw/ and cifar-10-batches-py/. Without pairs: every folder of docs/results/ (hours on 2 cores).
 # One cell at a time, one thread each (OMP_NUM_THREADS=1: on a shared 2-core machine two threads
 # per step ran ~10x slower than one). Finished cells under results/ are reused, so an interrupted
 # regeneration resumes. Each folder gets the report files and a PROVENANCE.md.
@@ -11,7 +11,8 @@ set -euo pipefail
 data_dir=${1:?usage: bash docs/results/regenerate.sh DATA_DIR [experiment:profile ...]}
 shift
 pairs=("$@")
-[ ${#pairs[@]} -gt 0 ] || pairs=(batchnorm:mnist mnist:cpu)
+[ ${#pairs[@]} -gt 0 ] || pairs=(degradation:quick activation:quick kernels:quick batchnorm:quick convnext:quick
+                              activation:cpu batchnorm:mnist mnist:converged mnist:cpu)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 python=${PYTHON:-python}
