@@ -102,7 +102,8 @@ def _table_columns(runs, curves, claims, module) -> dict:
 def _convergence_notes(runs: pd.DataFrame, arms: list[str]) -> list[str]:
     """Which arms had stopped improving: the mean change of their running training error (over
     the trailing epoch) across the last fifth of the run, against one point."""
-    change = runs.groupby("arm")["late_train_error_change"].mean()
+    finished = runs[runs.status == "completed"] if "status" in runs else runs  # a diverged run has no trend
+    change = finished.groupby("arm")["late_train_error_change"].mean()
     change = change[[a for a in arms if a in change.index and change[a] == change[a]]]
     if change.empty:
         return []

@@ -5,8 +5,10 @@ each run's git commit, host and package versions, from the runs' own provenance.
 """
 
 import json
+import os
 import platform
 import sys
+from datetime import datetime
 
 from ablate.experiment import load_experiment
 
@@ -18,12 +20,17 @@ for cell in exp.cells:
     with open(f"{folder}/summary.json") as s, open(f"{folder}/provenance.json") as p:
         runs.append((json.load(s), json.load(p)))
 walls = [s["wall_time_s"] for s, _ in runs]
+# The grid's own span, however many regenerations reused its cells: the first run's start (its last
+# attempt's, from provenance.json) to the last summary.json written.
+first = min(datetime.fromisoformat(p["time"]).timestamp() for _, p in runs)
+last = max(os.path.getmtime(f"results/{exp_name}/{c.run_id}/summary.json") for c in exp.cells)
 prov = runs[0][1]
 desc = " ".join((exp.spec["profiles"][profile].get("description") or "").split())
 print(f"# Provenance: {exp_name}, profile {profile}\n")
 print(f"- command: `{cmd.strip()}`")
 print(f"- profile `{profile}` (experiments/{exp_name}.yaml): {desc}")
 print(f"- started {start}; this command's wall time {int(wall)} s (cells already finished are reused, not rerun)")
+print(f"- grid wall time, first run's start to last run's end: {last - first:.0f} s")
 print(f"- training wall time, sum over the {len(runs)} runs: {sum(walls):.0f} s (per run {min(walls):.0f}-{max(walls):.0f} s)")
 print(f"- git commits of the runs: {', '.join(sorted({p['git']['commit'][:10] for _, p in runs}))} (per run below; "
       "'dirty': uncommitted changes, whose diff is in the run's provenance.json)")
