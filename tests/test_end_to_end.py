@@ -95,7 +95,7 @@ def test_rerun_skips_and_analyze_rebuilds_same_table(tiny_run):
     assert res.returncode == 0, res.stderr
     assert (root / "degradation" / "_report-quick" / "table.md").read_text() == table_before
     again = run_cli("run", "degradation", *sets(*TINY), "--results-dir", str(root), "--wandb", "off")
-    assert again.returncode == 0 and "0 run, 6 already done" in again.stdout
+    assert again.returncode == 0 and "0 run, 4 already done" in again.stdout
 
 
 def test_analyze_with_no_results_says_so(tmp_path):

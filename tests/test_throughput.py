@@ -217,7 +217,7 @@ def test_packed_grid_trains_every_cell_once_and_resumes(tmp_path):
         pd.testing.assert_frame_equal(a, b)
 
 
-SLURM_GRID = {  # the degradation quick profile's plain-20 cell, two seeds
+SLURM_GRID = {  # a plain-20 cell of the digits (the earlier quick degradation setting), two seeds
     "base": {"model.name": "cifar_resnet", "model.depth": 20, "model.width": 8, "model.shortcut": "A",
              "data": {"name": "digits", "batch_size": 64, "val_size": 0.1, "augment": "crop", "pad": 1},
              "train": {"max_steps": 200, "log_every": 5, "eval_every": 40, "checkpoint_every": 40}},
