@@ -79,7 +79,7 @@ spec = yaml.safe_load(Path("experiments/degradation.yaml").read_text())
 prof = dict(spec["profiles"]["paper"])
 prof["only_arms"] = ["plain-20", "plain-56", "plain-110", "residual-20", "residual-56", "residual-110"]
 prof["seeds"] = [0]
-spec["profiles"] = {"gpu-slice": prof}
+spec["profiles"]["gpu-slice"] = prof  # next to the others: claims name the profiles they are about
 spec["default_profile"] = "gpu-slice"
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)

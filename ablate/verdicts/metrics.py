@@ -109,7 +109,7 @@ LATE_FRACTION = 0.2  # convergence is judged over the last fifth of a run's step
 def late_change(runs: pd.DataFrame, curves: pd.DataFrame, curve: str = "train/error") -> pd.Series:
     """Per run (the runs frame's index): the running mean of `curve` over the trailing epoch at
     the end of the run minus the same at 80% of its steps (a fraction: -0.03 is 3 points down).
-    An arm whose best runs still move by more than a point here had not stopped improving."""
+    An arm whose runs still move by more than a point here on average had not stopped improving."""
     epoch_records = records_per_epoch(runs)
     c = curves[curves.metric == curve].sort_values("step")
     change: dict[str, float] = {}
