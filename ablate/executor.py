@@ -91,25 +91,17 @@ def longest_first(cells: list[Cell]) -> list[Cell]:
     """The cells ordered by estimated cost, largest first (ties keep grid order): with parallel
     workers a long cell started last leaves the other cores idle while it runs alone (measured on
     the quick degradation grid: the two 110-layer cells ran last, ~110 s of one idle core in 273 s).
-    Cost ~ parameters x steps x batch size, the parameters counted on the meta device."""
-    import torch
-
-    from ablate.grid_checks import model_inputs
-    from ablate.models import build_model
-
-    params: dict[str, int] = {}
+    Cost ~ parameters x steps x batch size, the parameters counted on the meta device (the models
+    the grid checks already built are not built again)."""
+    from ablate.grid_checks import meta_params
 
     def cost(cell: Cell) -> float:
-        name, kwargs = model_inputs(cell.config)
-        key = repr((name, sorted(kwargs.items())))
-        if key not in params:
-            try:
-                with torch.device("meta"):
-                    params[key] = sum(p.numel() for p in build_model(name, **kwargs).parameters())
-            except Exception:  # noqa: BLE001 - a model that cannot be built fails in its own cell
-                params[key] = 0
+        try:
+            params = meta_params(cell.config)
+        except Exception:  # noqa: BLE001 - a model that cannot be built fails in its own cell
+            params = 0
         train, data = cell.config["train"], cell.config["data"]
-        return params[key] * float(train.get("max_steps") or 1) * float(data.get("batch_size") or 1)
+        return params * float(train.get("max_steps") or 1) * float(data.get("batch_size") or 1)
 
     return sorted(cells, key=cost, reverse=True)
 

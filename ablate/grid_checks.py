@@ -56,27 +56,34 @@ def model_inputs(cfg: dict) -> tuple[str, dict]:
     return cfg["model"]["name"], {"num_classes": num_classes, "in_channels": in_channels, **_model_kwargs(cfg)}
 
 
-def check_models(path: Path, cells) -> None:
-    """Build every distinct model of the grid once on the meta device; a constructor error becomes
-    one line naming the arm. Cells whose model config repeats (seeds, non-model arms) are skipped."""
+_META_PARAMS: dict[str, int] = {}  # distinct model config -> parameters, for the life of the process
+
+
+def meta_params(cfg: dict) -> int:
+    """Parameters of a cell's model, built on the meta device once per distinct model config (seeds
+    and non-model arms repeat one). Raises whatever the model's constructor raises."""
     import torch
 
     from ablate.models import build_model
 
-    seen: set[str] = set()
+    name, kwargs = model_inputs(cfg)
+    key = json.dumps([name, kwargs], sort_keys=True, default=str)
+    if key not in _META_PARAMS:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "zero-element tensors": reported below if it matters
+            _META_PARAMS[key] = sum(p.numel() for p in build_model(name, **kwargs).parameters())
+    return _META_PARAMS[key]
+
+
+def check_models(path: Path, cells) -> None:
+    """Build every distinct model of the grid once on the meta device; a constructor error becomes
+    one line naming the arm."""
     for cell in cells:
-        name, kwargs = model_inputs(cell.config)
-        key = json.dumps([name, kwargs], sort_keys=True, default=str)
-        if key in seen:
-            continue
-        seen.add(key)
         try:
-            with torch.device("meta"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "zero-element tensors": reported below if it matters
-                build_model(name, **kwargs)
+            meta_params(cell.config)
         except Exception as e:  # noqa: BLE001 - any constructor failure is the experiment's error
             knobs = ", ".join(f"model.{k}={v!r}" for k, v in _model_kwargs(cell.config).items())
-            raise _error(f"{path}: arm {cell.arm!r}: model {name!r} cannot be built with "
+            raise _error(f"{path}: arm {cell.arm!r}: model {cell.config['model']['name']!r} cannot be built with "
                          f"{knobs or 'its defaults'}: {e}") from None  # fmt: skip
 
 

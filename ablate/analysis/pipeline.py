@@ -65,9 +65,10 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     if derive is not None:
         runs = derive(runs, curves, spec)
     claims, elsewhere = [], []
+    cell_configs = [(cell.arm, flatten(cell.config)) for cell in exp.cells]
     for c in experiment_claims(exp.path, spec, exp.cells):
         # A claim is about this grid if its profiles allow it and both sides select cells of it.
-        in_grid = all(any(side.matches(cell.arm, flatten(cell.config)) for cell in exp.cells) for side in (c.a, c.b))
+        in_grid = all(any(side.matches(arm, flat) for arm, flat in cell_configs) for side in (c.a, c.b))
         (claims if (not c.profiles or exp.profile in c.profiles) and in_grid else elsewhere).append(c)
     verdicts = evaluate(claims, runs, curves, exp.profile) + list(hook(module, "checks", lambda r, s: [])(runs, spec))
     arms = [a for a in exp.arms if a in set(runs.arm)]
@@ -103,8 +104,8 @@ def _convergence_notes(runs: pd.DataFrame, arms: list[str]) -> list[str]:
     """Which arms had stopped improving: the mean change of their running training error (over
     the trailing epoch) across the last fifth of the run, against one point."""
     finished = runs[runs.status == "completed"] if "status" in runs else runs  # a diverged run has no trend
-    change = finished.groupby("arm")["late_train_error_change"].mean()
-    change = change[[a for a in arms if a in change.index and change[a] == change[a]]]
+    change = finished.groupby("arm")["late_train_error_change"].mean().dropna()
+    change = change[[a for a in arms if a in change.index]]
     if change.empty:
         return []
     moving = [f"{a} ({100 * d:+.1f} points)" for a, d in change.items() if abs(d) > CONVERGED]
