@@ -163,8 +163,15 @@ def describe_tuned(spec: dict) -> list[str]:
         notes.append(
             f"Tuned, arm `{arm}`: {values} — best of Optuna study `{rec['study']}` ({trials} trials; "
             f"search ranges {rec.get('ranges')}, log-uniform), each trial {b.get('max_steps')} steps of "
-            f"batch {b.get('batch_size')} on {b.get('dataset')} seed {b.get('seed')}, scored on the "
+            f"batch {b.get('batch_size')} on {b.get('dataset')} {_seeds_text(b)}, scored on the "
             f"{rec['split']} split (best {100 * rec['best_val_error']:.2f}% validation error); the test "
             "set was not used for tuning."
         )
     return notes
+
+
+def _seeds_text(budget: dict) -> str:
+    seeds = budget.get("seeds") or [budget.get("seed")]
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"seeds {', '.join(map(str, seeds))} (the mean of their validation errors)"

@@ -13,8 +13,15 @@ of the profile unless --seed) with the trial's values into `_tune/<profile>/<arm
 of its own, so trial runs never mix with the grid's cells. The objective is the final error on the
 cell's **validation** split (a per-seed hold-out of the training set; the test set is never
 looked at). Validation error is reported to Optuna at every evaluation and a MedianPruner stops
-trials that are worse than the median of earlier trials at the same step. A diverged trial scores
+trials that are worse than the median of earlier trials at the same step. A diverged run scores
 1.0 (100% error).
+
+With `--seeds N` a trial trains N seeds (the profile's first N, or --seed S, S+1, ...) and scores
+the mean of their validation errors. One seed picks the rate its own initialisation tolerates; a
+net that fails to train from some initialisations at that rate (an unnormalised stack of convs at
+the edge of stability) then fails in the grid's other seeds. The mean over seeds charges such a
+rate for its failures. Pruning watches the first seed's curve only (the later seeds of a trial
+run after it, unpruned), so every trial is judged at the same steps.
 
 An experiment uses the result by setting `optim.lr: tuned` (and/or `optim.weight_decay: tuned`):
 ablate.experiment replaces it with the study's best value before hashing the config.
@@ -53,8 +60,10 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
 
 
 # ----------------------------------------------------------------------------- the study's cell
-def _arm_grid(experiment: str, profile: str | None, arm: str, overrides: Sequence[str], seed: int | None):
-    """(path, spec, profile, cli, tuned keys) for one arm, without looking up any tuned value."""
+def _arm_grid(experiment: str, profile: str | None, arm: str, overrides: Sequence[str], seed: int | None,
+              n_seeds: int = 1):
+    """(path, spec, profile, cli, tuned keys) for one arm, without looking up any tuned value;
+    cli["seeds"] holds the trial's n_seeds seeds."""
     from ablate.experiment import expand, find_experiment, parse_overrides, read_spec
 
     path = find_experiment(experiment)
@@ -68,7 +77,13 @@ def _arm_grid(experiment: str, profile: str | None, arm: str, overrides: Sequenc
         raise TuningError(f"{path}: profile {profile!r} has no arm {arm!r}; valid: {', '.join(arms)}")
     cli = parse_overrides(overrides)
     seeds = cli.pop("seeds", None) or prof.get("seeds") or spec.get("seeds") or [0]
-    cli["seeds"] = [seeds[0] if seed is None else seed]
+    if seed is not None:
+        cli["seeds"] = [seed + i for i in range(n_seeds)]
+    elif n_seeds > len(seeds):
+        raise TuningError(f"{path}: --seeds {n_seeds}: profile {profile!r} has {len(seeds)} seeds "
+                          f"({', '.join(map(str, seeds))}); pass --seed S to train seeds S to S+{n_seeds - 1}")
+    else:
+        cli["seeds"] = list(seeds[:n_seeds])
     one = copy.deepcopy(spec)
     one["profiles"][profile]["only_arms"] = [arm]
     found: list[str] = []
@@ -95,10 +110,10 @@ def search_ranges(spec: dict, keys: list[str], path: Path) -> dict[str, tuple[fl
     return out
 
 
-def _budget(cfg: dict) -> dict[str, Any]:
+def _budget(cfg: dict, seeds: list[int]) -> dict[str, Any]:
     return {"max_steps": cfg["train"]["max_steps"], "eval_every": cfg["train"]["eval_every"],
             "dataset": cfg["data"]["name"], "batch_size": cfg["data"]["batch_size"],
-            "seed": cfg["seed"]}  # fmt: skip
+            "seed": cfg["seed"], "seeds": seeds}  # fmt: skip
 
 
 def _fingerprint(cfg: dict, keys: list[str]) -> str:
@@ -135,8 +150,9 @@ def pruning_callback(trial, monitor: str = "val/error"):
 # ----------------------------------------------------------------------------- tune
 def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, overrides: Sequence[str] = (),
          results_root: str | Path | None = None, storage: str = "auto", seed: int | None = None,
-         data_dir: str | None = None, accelerator: str = "auto", echo=print):  # fmt: skip
-    """Add `trials` trials to the arm's study (created on first use); return the study."""
+         n_seeds: int = 1, data_dir: str | None = None, accelerator: str = "auto", echo=print):  # fmt: skip
+    """Add `trials` trials to the arm's study (created on first use); return the study. Each trial
+    trains n_seeds seeds and scores their mean validation error."""
     import optuna
 
     from ablate.experiment import Experiment, expand
@@ -145,7 +161,8 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
 
     _quiet_optuna()
     root = Path(results_root) if results_root is not None else default_root(None)
-    path, spec, profile, cli, keys = _arm_grid(experiment, profile, arm, overrides, seed)
+    path, spec, profile, cli, keys = _arm_grid(experiment, profile, arm, overrides, seed, n_seeds)
+    seeds = cli["seeds"]
     name = path.stem
     ranges = search_ranges(spec, keys, path)
     kind = choose_storage(root, name, storage)
@@ -160,14 +177,16 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
     first = expand(spec, profile, {**cli, **{k: ranges[k][0] for k in keys}}, path)[0].config
     fingerprint = _fingerprint(first, keys)
     attrs = study.user_attrs
-    if attrs.get("fingerprint", fingerprint) != fingerprint:
+    # A study from before --seeds trained its budget's one seed.
+    studied_seeds = attrs.get("budget", {}).get("seeds", [first["seed"]]) if "fingerprint" in attrs else seeds
+    if attrs.get("fingerprint", fingerprint) != fingerprint or studied_seeds != seeds:
         raise TuningError(
             f"study {study.study_name!r} in {tune_dir(root, name)} was run with other settings "
-            f"(budget {attrs.get('budget')}); delete it or tune with the same --set options"
+            f"(budget {attrs.get('budget')}); delete it or tune with the same --set, --seed and --seeds options"
         )  # fmt: skip
     if "fingerprint" not in attrs:
         for key, value in {"fingerprint": fingerprint, "keys": keys, "ranges": {k: list(v) for k, v in ranges.items()},
-                           "budget": _budget(first), "objective": OBJECTIVE, "split": "val"}.items():  # fmt: skip
+                           "budget": _budget(first, seeds), "objective": OBJECTIVE, "split": "val"}.items():  # fmt: skip
             study.set_user_attr(key, value)
     trial_root = tune_dir(root, name) / profile / arm
     opts = RunOptions(trial_root, data_dir, wandb="off", accelerator=accelerator, progress=False)
@@ -177,16 +196,25 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
         cells = expand(spec, profile, {**cli, **values}, path)
         exp = Experiment(name=name, profile=profile, path=path, spec=spec, cells=cells)
         trial.set_user_attr("run_id", cells[0].run_id)
-        summary = run_cell(exp, cells[0], opts, callbacks=[pruning_callback(trial)])
-        diverged = summary["status"] == "diverged"
-        trial.set_user_attr("diverged", diverged)
-        error = summary["final_val_error"]
-        return 1.0 if diverged or not math.isfinite(error) else float(error)
+        errors, diverged = [], []
+        for i, cell in enumerate(cells):
+            summary = run_cell(exp, cell, opts, callbacks=[pruning_callback(trial)] if i == 0 else [])
+            diverged.append(summary["status"] == "diverged")
+            error = summary["final_val_error"]
+            errors.append(1.0 if diverged[-1] or not math.isfinite(error) else float(error))
+        trial.set_user_attr("diverged", any(diverged))
+        if len(cells) > 1:
+            trial.set_user_attr("run_ids", [c.run_id for c in cells])
+            trial.set_user_attr("seed_val_errors", errors)
+        return sum(errors) / len(errors)
 
     def report(study, trial) -> None:
         values = ", ".join(f"{k}={v:.3g}" for k, v in trial.params.items())
         if trial.state == optuna.trial.TrialState.COMPLETE:
-            outcome = f"val error {100 * trial.value:.2f}%" + (" (diverged)" if trial.user_attrs.get("diverged") else "")
+            per_seed = trial.user_attrs.get("seed_val_errors")
+            outcome = (f"val error {100 * trial.value:.2f}%"
+                       + (f" (mean of seeds: {', '.join(f'{100 * e:.2f}' for e in per_seed)})" if per_seed else "")
+                       + (" (diverged)" if trial.user_attrs.get("diverged") else ""))  # fmt: skip
         else:
             outcome = trial.state.name.lower() + (f" at step {trial.user_attrs['pruned_at_step']}"
                                                   if "pruned_at_step" in trial.user_attrs else "")  # fmt: skip
@@ -196,7 +224,8 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
 
     echo(f"[tune] study {study.study_name!r} ({kind}: {tune_dir(root, name) / STORAGE_FILES[kind]}), "
          f"{len(study.trials)} trials so far; searching {', '.join(f'{k} in [{lo:g}, {hi:g}] (log)' for k, (lo, hi) in ranges.items())}; "  # noqa: E501
-         f"budget {_budget(first)}; objective: {OBJECTIVE}")  # fmt: skip
+         f"budget {_budget(first, seeds)}; objective: {OBJECTIVE}"
+         + (f", mean over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""))  # fmt: skip
     study.optimize(objective, n_trials=trials, callbacks=[report], catch=(RuntimeError,))
     return study
 

@@ -104,8 +104,8 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
         out.append("Runs that never trained (final training error at chance, >= "
                    f"{100 * CHANCE_ERROR:.0f}%): " + ", ".join(f"{a} {k} of {(runs.arm == a).sum()}" for a, k in stuck.items())
                    + ". Without normalisation the deeper stacks of 3x3 convs are harder to optimise, and at a "
-                   "learning rate tuned on one seed some seeds fail; the accuracy claims then measure "
-                   "trainability as much as kernel size. VGG met the same difficulty and initialised its deeper "
+                   "learning rate at the edge of stability some seeds fail (tune over seeds: `ablate tune "
+                   "--seeds N`); the accuracy claims then measure trainability as much as kernel size. VGG met the same difficulty and initialised its deeper "
                    "nets from a trained shallow one (Simonyan & Zisserman 2014, §3.1).")  # fmt: skip
     if set(runs["cfg.data.name"]) == {"digits"}:
         out.append("On 8x8 digits every receptive field above 8 px covers the whole image; the accuracy "

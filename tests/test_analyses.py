@@ -118,7 +118,7 @@ def test_kernels_structure_is_exact_and_measured():
 
 # ----------------------------------------------------------------------------- convnext
 def test_convnext_compute_check_and_step_claims():
-    a = analyse("convnext", final={"resnet50-torchvision-recipe": [0.50, 0.51], "resnet50": [0.40, 0.41],
+    a = analyse("convnext", "paper", ["seeds=[0,1]"], final={"resnet50-torchvision-recipe": [0.50, 0.51], "resnet50": [0.40, 0.41],
                                    "stage_ratio": [0.30, 0.31], "patchify_stem": [0.40, 0.50],
                                    "separate_downsample": [0.20, 0.21]})  # errors, so accuracy rises
     v = by_id(a)
@@ -128,3 +128,14 @@ def test_convnext_compute_check_and_step_claims():
     assert v["patchify-stem"].outcome in (UNRESOLVED, REFUTED) and v["gelu"].outcome == "not measured"
     t = a.extra_table[0].set_index("arm")
     assert t.loc["stage_ratio", "parent"] == "resnet50" and round(t.loc["stage_ratio", "paper_effect"], 2) == 0.54
+
+
+
+def test_convnext_quick_tests_the_recipe_and_the_roadmap_only():
+    # Its three arms: the single steps (tenths of a point each) are claims of the full profiles.
+    a = analyse("convnext", final={"resnet50-torchvision-recipe": [0.50, 0.51, 0.52, 0.50],
+                                   "resnet50": [0.40, 0.41, 0.40, 0.42],
+                                   "separate_downsample": [0.45, 0.46, 0.44, 0.45]})  # fmt: skip
+    v = by_id(a)
+    assert set(v) == {"recipe", "roadmap", "compute"}
+    assert v["recipe"].outcome == HOLDS and v["roadmap"].outcome == REFUTED

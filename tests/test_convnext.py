@@ -81,9 +81,10 @@ def test_unknown_step_names_the_valid_ones():
 
 def test_experiment_file_validates_both_profiles():
     quick = load_experiment("convnext", "quick")
-    assert len(quick.cells) == 14 * 2 and len({c.run_id for c in quick.cells}) == len(quick.cells)
-    steps = {c.config["model"]["step"] for c in quick.cells}
-    assert steps == set(STEPS) - {"kernel5", "kernel9", "kernel11"}
+    assert len(quick.cells) == 3 * 4 and len({c.run_id for c in quick.cells}) == len(quick.cells)
+    assert {c.arm for c in quick.cells} == {"resnet50-torchvision-recipe", "resnet50", "separate_downsample"}
+    main_line = load_experiment("convnext", "imagenette")
+    assert {c.config["model"]["step"] for c in main_line.cells} == set(STEPS) - {"kernel5", "kernel9", "kernel11"}
     paper = load_experiment("convnext", "paper")
     assert {c.arm for c in paper.cells} == {"resnet50-torchvision-recipe", *STEPS}
 

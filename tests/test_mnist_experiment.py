@@ -37,6 +37,7 @@ def test_mnist_seed_ordering_holds_and_table_sits_beside_the_seed():
     md = a.extra_table[1]
     assert "| simple_resnet | 3 | 99.25" in md and "~99.2" in md and "206,922 | 206,922" in md
     assert "99.05" in md  # LeCun et al.'s 0.95% test error, beside LeNet-5
+    assert any("sees 15x15 pixels" in n for n in a.notes)
 
 
 def test_mnist_reversed_ordering_is_refuted_and_noise_unresolved():

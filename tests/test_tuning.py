@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ablate.experiment import ExperimentError, expand, find_experiment, load_experiment, read_spec
-from ablate.tuning import STORAGE_FILES, best_params, choose_storage, load_study, tune, tune_dir
+from ablate.tuning import (STORAGE_FILES, TuningError, best_params, choose_storage, describe_tuned, load_study,
+                           tune, tune_dir, tuned_values)
 from tests.conftest import TINY, run_cli
 
 
@@ -100,3 +101,22 @@ def test_tune_rejects_unknown_arm_and_changed_budget(tuned_root):
         tune("activation", "sigmoid", 1, results_root=tuned_root)
     with pytest.raises(UserError, match="other settings"):
         tune("activation", "relu", 1, overrides=[*TINY, "train.max_steps=14"], results_root=tuned_root)
+
+
+def test_a_trial_over_seeds_scores_their_mean_and_the_study_keeps_its_seeds(tmp_path):
+    tiny = [o for o in TINY if not o.startswith("seeds=")]
+    study = tune("activation", "relu", 1, overrides=tiny, results_root=tmp_path, n_seeds=2, echo=lambda *_: None)
+    trial = study.trials[0]
+    per_seed = trial.user_attrs["seed_val_errors"]
+    assert len(per_seed) == 2 and len(set(trial.user_attrs["run_ids"])) == 2
+    assert trial.value == pytest.approx(sum(per_seed) / 2)
+    assert study.user_attrs["budget"]["seeds"] == [0, 1]
+    runs = list((tune_dir(tmp_path, "activation") / "quick" / "relu").rglob("summary.json"))
+    assert len(runs) == 2
+    # The same study with other seeds would mix two objectives: refused in one line.
+    with pytest.raises(TuningError, match="--seeds"):
+        tune("activation", "relu", 1, overrides=tiny, results_root=tmp_path, n_seeds=1, echo=lambda *_: None)
+    with pytest.raises(TuningError, match=r"--seeds 5: profile 'quick' has 3 seeds \(0, 1, 2\)"):
+        tune("activation", "relu", 1, overrides=tiny, results_root=tmp_path, n_seeds=5, echo=lambda *_: None)
+    record = tuned_values(tmp_path, find_experiment("activation"), "activation", "quick", "relu", ["optim.lr"])
+    assert "seeds 0, 1 (the mean of their validation errors)" in describe_tuned({"_tuned": {"relu": record}})[0]

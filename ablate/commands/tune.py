@@ -11,6 +11,9 @@ def add_arguments(p) -> None:
                    help="auto: the existing one, else journal on a shared file system (NFS, Lustre, ...), "
                         "else sqlite; stored under <results-dir>/<experiment>/_tune/")  # fmt: skip
     p.add_argument("--seed", type=int, help="seed of the trial runs (default: the profile's first seed)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="train each trial on N seeds (the profile's first N, or --seed S to S+N-1) and score "
+                        "the mean validation error (default 1)")  # fmt: skip
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
 
@@ -20,13 +23,15 @@ def main(args) -> int:
 
     from ablate.tuning import tune
 
-    if args.trials < 1:
-        from ablate.errors import UserError
+    from ablate.errors import UserError
 
+    if args.trials < 1:
         raise UserError(f"--trials {args.trials}: must be at least 1")
+    if args.seeds < 1:
+        raise UserError(f"--seeds {args.seeds}: must be at least 1")
     start = time.perf_counter()
     study = tune(args.experiment, args.arm, args.trials, profile=args.profile, overrides=args.overrides,
-                 results_root=args.results_dir, storage=args.storage, seed=args.seed,
+                 results_root=args.results_dir, storage=args.storage, seed=args.seed, n_seeds=args.seeds,
                  data_dir=args.data_dir, accelerator=args.accelerator)  # fmt: skip
     done = [t for t in study.trials if t.value is not None]
     states = [t.state.name.lower() for t in study.trials]
