@@ -228,41 +228,28 @@ SLURM_GRID = {  # a plain-20 cell of the digits (the earlier quick degradation s
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_slurm_cell_trains_within_1_5x_of_local(tmp_path):
-    """Two quick cells, run locally (two one-thread workers) and as two SLURM tasks of one CPU each
-    on the dev cluster: training wall time under SLURM within 1.5x of local (was ~12x: 47 s vs 4 s,
-    when each task started one torch thread per machine core)."""
-    import statistics
-    import subprocess
-    import sys
-
+def test_a_slurm_task_trains_with_the_threads_it_was_given(tmp_path):
+    """Two quick cells as two SLURM tasks of one CPU each on the dev cluster: each trains with one
+    torch thread, as recorded in its provenance. One thread per machine core instead made a cell ~12x
+    slower (47 s vs 4 s). The wall-time ratio itself is a benchmark (benchmarks/slurm_vs_local.py),
+    not a test: on a shared machine it measured 1.2x-1.7x from run to run."""
     from ablate import results
+    from ablate.experiment import load_experiment
     from tests import slurm_helpers as H
 
     if H.missing_slurm():
         pytest.skip(H.missing_slurm())
     path = tmp_path / "quickcell.yaml"
     path.write_text(yaml.safe_dump(SLURM_GRID, sort_keys=False))
-    from ablate.experiment import load_experiment
-
     exp = load_experiment(str(path))
-
-    def train_times(root):
-        return [results.read_summary(results.run_dir(root, exp.name, c.run_id))["wall_time_s"] for c in exp.cells]
-
-    local = tmp_path / "local"
-    res = subprocess.run([sys.executable, "-m", "ablate", "run", str(path), "--results-dir", str(local),
-                          "--wandb", "off", "--no-progress", "--no-analysis", "--accelerator", "cpu"],
-                         cwd=H.REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert res.returncode == 0, res.stderr
     with H.dev_cluster() as env:
         remote = tmp_path / "slurm"
         H.ablate(env, "submit", str(path), "--results-dir", str(remote), "--time", "10", "--wandb", "off")
         H.wait_until_idle(env, remote, timeout=600)
-    t_local, t_slurm = statistics.mean(train_times(local)), statistics.mean(train_times(remote))
-    ratio = t_slurm / t_local
-    print(f"\n[quick plain-20 cell: local {t_local:.1f} s, SLURM {t_slurm:.1f} s of training; ratio {ratio:.2f}]")
-    assert ratio <= 1.5
+    for c in exp.cells:
+        run = results.run_dir(remote, exp.name, c.run_id)
+        assert results.read_summary(run)["steps"] == SLURM_GRID["base"]["train"]["max_steps"]
+        assert results.read_json(run / results.PROVENANCE)["device"]["cpu_threads"] == 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
