@@ -5,7 +5,7 @@ cells run locally (two one-thread workers), measured in one run; prints the rati
 
 Needs the dev cluster's packages (bash slurm/ci-install.sh). Target: ratio <= 1.5 (it was ~12x when
 each task started one torch thread per machine core). A benchmark, not a test: on the shared 2-core
-machine the ratio measured 1.2x-1.7x from run to run.
+machine the ratio measured 0.76x-1.72x from run to run.
 """
 
 from __future__ import annotations

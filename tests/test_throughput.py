@@ -232,7 +232,7 @@ def test_a_slurm_task_trains_with_the_threads_it_was_given(tmp_path):
     """Two quick cells as two SLURM tasks of one CPU each on the dev cluster: each trains with one
     torch thread, as recorded in its provenance. One thread per machine core instead made a cell ~12x
     slower (47 s vs 4 s). The wall-time ratio itself is a benchmark (benchmarks/slurm_vs_local.py),
-    not a test: on a shared machine it measured 1.2x-1.7x from run to run."""
+    not a test: on a shared machine it measured 0.76x-1.72x from run to run."""
     from ablate import results
     from ablate.experiment import load_experiment
     from tests import slurm_helpers as H
