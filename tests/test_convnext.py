@@ -12,6 +12,8 @@ import torch
 from ablate.experiment import load_experiment
 from ablate.models import build_model
 from ablate.models.convnext_roadmap import ROADMAP, ROADMAP_CHANGES, STEPS
+from ablate.models.layers import SameConv2d
+from tests.plain_nchw import as_plain
 from tests.conftest import run_cli
 
 # Steps whose Table 10 compute we reproduce to its two decimals (the others are explained in the
@@ -72,6 +74,44 @@ def test_small_scale_network_trains_a_step_on_32x32():
     loss = torch.nn.functional.cross_entropy(net(x), y)
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+@pytest.mark.parametrize("side", [(1, 1), (2, 2), (1, 3), (3, 2), (8, 8)])
+@pytest.mark.parametrize("kernel", [3, 7])
+def test_same_conv_on_small_maps_equals_the_full_kernel(groups, side, kernel):
+    torch.manual_seed(0)
+    cropped = SameConv2d(8, 8, kernel, groups=groups)
+    full = torch.nn.Conv2d(8, 8, kernel, padding=kernel // 2, groups=groups)
+    full.load_state_dict(cropped.state_dict())
+    x = torch.randn(2, 8, *side, requires_grad=True)
+    outs, grads = [], []
+    for conv in (cropped, full):
+        y = conv(x)
+        outs.append(y)
+        grads.append(torch.autograd.grad(y.square().sum(), [x, conv.weight, conv.bias]))
+    torch.testing.assert_close(outs[0], outs[1])
+    for a, b in zip(*grads):  # the weight's cropped taps get a zero gradient, as in the full conv
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("step", ["resnet50", "separate_downsample"])
+def test_the_fast_network_computes_what_the_plain_nchw_one_does(step):
+    torch.manual_seed(0)
+    net = build_model("convnext_roadmap", step=step, width_mult=0.25, depth_div=3, num_classes=10)
+    plain = as_plain(net)
+    assert not any(isinstance(m, SameConv2d) for m in plain.modules())
+    x = torch.randn(4, 3, 32, 32)
+    outs = []
+    for model in (net, plain):
+        model.train()
+        out = model(x)
+        out.square().sum().backward()
+        outs.append(out)
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    for (name, a), b in zip(net.named_parameters(), plain.parameters()):  # float32 rounding only
+        scale = b.grad.abs().max().item()
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-4 * scale, msg=name)
 
 
 def test_unknown_step_names_the_valid_ones():

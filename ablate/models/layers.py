@@ -18,6 +18,36 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
+class SameConv2d(nn.Conv2d):
+    """A stride-1 'same' convolution (odd kernel k, padding k // 2) that, on a map smaller than its
+    kernel, convolves with the kernel's central taps only.
+
+    On an h x w map, a tap more than h - 1 rows (w - 1 columns) from the centre only ever meets the
+    zero padding, so dropping it leaves the output and every gradient unchanged (its gradient is
+    zero either way; tests/test_convnext.py checks both). It matters for CIFAR-sized inputs to
+    ImageNet designs: ConvNeXt's 7x7 depthwise convs see 2x2 and 1x1 maps in its last stages at
+    32x32, where one CPU thread took 13.8 ms for the full 7x7 depthwise forward + backward on a
+    64 x 192 x 1 x 1 batch and 0.4 ms for the central tap (torch 2.14.1, oneDNN); for the whole
+    net: `python -m benchmarks.convnext_cpu_step`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1,
+                 bias: bool = True):  # fmt: skip
+        if kernel_size % 2 != 1:
+            raise ValueError(f"SameConv2d needs an odd kernel, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                         groups=groups, bias=bias)  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size[0]
+        kh, kw = (min(k, 2 * size - 1) for size in x.shape[-2:])  # the taps that meet the map
+        if (kh, kw) == (k, k):
+            return super().forward(x)
+        top, left = (k - kh) // 2, (k - kw) // 2
+        weight = self.weight[:, :, top:top + kh, left:left + kw]
+        return nn.functional.conv2d(x, weight, self.bias, padding=(kh // 2, kw // 2),
+                                    groups=self.groups)  # fmt: skip
+
+
 class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channel dimension of an NCHW tensor (ConvNeXt's 'channels_first' LN).
 
