@@ -139,3 +139,15 @@ def test_convnext_quick_tests_the_recipe_and_the_roadmap_only():
     v = by_id(a)
     assert set(v) == {"recipe", "roadmap", "compute"}
     assert v["recipe"].outcome == HOLDS and v["roadmap"].outcome == REFUTED
+    gap = [n for n in a.notes if n.startswith("ConvNeXt-T ends below ResNet-50")]
+    assert len(gap) == 1 and "test error 45.0% vs 40.8%" in gap[0] and "more slowly too" in gap[0]
+
+
+def test_convnext_gap_on_the_test_set_only_reads_as_generalisation():
+    exp = load_experiment("convnext", "quick")
+    runs, curves = frames(exp, final={"resnet50": [0.40, 0.41, 0.40, 0.42], "separate_downsample": [0.45, 0.46, 0.44, 0.45]})
+    runs.loc[runs.arm == "separate_downsample", "final_train_error"] = 0.30  # fits better, tests worse
+    gap = [n for n in analyze_frames(exp, runs, curves).notes if n.startswith("ConvNeXt-T ends below")]
+    assert len(gap) == 1 and "one of generalisation" in gap[0] and "training error 30.0% vs 40.8%" in gap[0]
+    runs.loc[runs.arm == "separate_downsample", "final_test_error"] = 0.35  # ConvNeXt-T ahead: no note
+    assert not any(n.startswith("ConvNeXt-T ends below") for n in analyze_frames(exp, runs, curves).notes)
