@@ -12,7 +12,7 @@ SEED_PARAMS = {"mnist_cnn": 206922, "lenet5_28": 44426, "simple_resnet": 56170}
 
 
 def test_mnist_profiles_validate_on_full_mnist():
-    for profile, seeds in (("cpu", 4), ("full", 3)):
+    for profile, seeds in (("cpu", 9), ("full", 3)):
         exp = load_experiment("mnist", profile)
         assert {c.config["data"]["name"] for c in exp.cells} == {"mnist"}
         assert {c.config["model"]["name"] for c in exp.cells} == set(SEED_PARAMS)
