@@ -8,7 +8,7 @@ import pytest
 
 from ablate.experiment import ExperimentError, expand, find_experiment, load_experiment, read_spec
 from ablate.tuning import (STORAGE_FILES, TuningError, best_params, choose_storage, describe_tuned, load_study,
-                           tune, tune_dir, tuned_values)
+                           median_pruner, tune, tune_dir, tuned_values)
 from tests.conftest import TINY, run_cli
 
 
@@ -120,3 +120,20 @@ def test_a_trial_over_seeds_scores_their_mean_and_the_study_keeps_its_seeds(tmp_
         tune("activation", "relu", 1, overrides=tiny, results_root=tmp_path, n_seeds=5, echo=lambda *_: None)
     record = tuned_values(tmp_path, find_experiment("activation"), "activation", "quick", "relu", ["optim.lr"])
     assert "seeds 0, 1 (the mean of their validation errors)" in describe_tuned({"_tuned": {"relu": record}})[0]
+
+
+def test_the_pruner_waits_for_half_the_run():
+    import optuna
+
+    study = optuna.create_study(direction="minimize", pruner=median_pruner(600))
+    for _ in range(3):  # three finished trials, good at every evaluation
+        trial = study.ask()
+        for step in (100, 200, 300, 400, 500, 600):
+            trial.report(0.10, step)
+        study.tell(trial, 0.10)
+    late_starter = study.ask()
+    for step in (100, 200):  # a higher learning rate's noisy start is not judged yet
+        late_starter.report(0.90, step)
+        assert not late_starter.should_prune()
+    late_starter.report(0.90, 300)  # from step 300 of 600 on, it is
+    assert late_starter.should_prune()
