@@ -13,8 +13,8 @@ from ablate.experiment import load_experiment
 from ablate.models import build_model
 from ablate.models.convnext_roadmap import ROADMAP, ROADMAP_CHANGES, STEPS
 from ablate.models.layers import SameConv2d
-from tests.plain_nchw import as_plain
 from tests.conftest import run_cli
+from tests.plain_nchw import as_plain
 
 # Steps whose Table 10 compute we reproduce to its two decimals (the others are explained in the
 # report: BN -> LN's 4.46 cannot come from a norm swap; ConvNeXt-T's 4.49 is fvcore's count).
