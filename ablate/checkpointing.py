@@ -18,8 +18,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from ablate import results
-
 KEEP = 2  # checkpoints kept per run: the newest may be damaged, the one before is the fallback
 
 
@@ -30,12 +28,13 @@ def _step_of(path: Path) -> int:
         return -1
 
 
-def usable_checkpoint(run_dir: Path, set_aside: bool = True) -> tuple[Path | None, int]:
-    """(newest checkpoint that loads, its global step), or (None, 0) to start from scratch.
+def usable_checkpoint(candidates: list[Path], set_aside: bool = True) -> tuple[Path | None, int]:
+    """(the first of `candidates`, newest first, that loads, its global step), or (None, 0) to
+    start from scratch.
 
     A checkpoint that does not load, or lacks the state to resume, is renamed to *.corrupt (kept
     for inspection, out of the way of the next attempt) with a warning naming it."""
-    for path in results.checkpoints_newest_first(run_dir):
+    for path in candidates:
         try:
             # weights_only: a checkpoint is plain tensors and containers; a doctored file cannot run code.
             ckpt = torch.load(path, map_location="cpu", weights_only=True)

@@ -107,14 +107,14 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
     if writer:
         results.write_json(out / results.CONFIG, {**meta, "config": cfg})
-    # What an earlier attempt left, newest first: the record of which one this attempt chose from.
-    found = [p.name for p in results.checkpoints_newest_first(out)]
+    # What an earlier attempt left, newest first: recorded, so provenance shows what this attempt chose from.
+    found = results.checkpoints_newest_first(out)
     # The newest checkpoint that loads; a truncated or corrupt one is set aside (by rank 0) with a warning.
-    resume_from, resumed_from_step = usable_checkpoint(out, set_aside=writer)  # now: newer ones replace it
+    resume_from, resumed_from_step = usable_checkpoint(found, set_aside=writer)  # now: newer ones replace it
     if writer:
         results.write_json(out / results.PROVENANCE, {**provenance.collect(), "resume_from": str(resume_from),
                                                        "resumed_from_step": resumed_from_step,
-                                                       "checkpoints_found": found})  # fmt: skip
+                                                       "checkpoints_found": [p.name for p in found]})  # fmt: skip
 
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg["data"], seed=cell.seed, data_dir=opts.data_dir)
