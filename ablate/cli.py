@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from ablate.errors import UserError
+
 COMMANDS: dict[str, str] = {
     "list": "ablate.commands.list_experiments",
     "run": "ablate.commands.run",
@@ -18,13 +20,12 @@ COMMANDS: dict[str, str] = {
     "submit": "ablate.commands.submit",
     "status": "ablate.commands.status",
     "sync": "ablate.commands.sync",
-    "claims": "ablate.commands.claims",
+    "census": "ablate.commands.census",
     "tune": "ablate.commands.tune",
     "bench": "ablate.commands.bench",
 }
-
-
-from ablate.errors import UserError  # noqa: E402  (re-exported: commands raise ablate.cli.UserError)
+# Old names still accepted: `claims` was the census before "claims" came to mean an experiment's.
+ALIASES: dict[str, list[str]] = {"census": ["claims"]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, aliases=ALIASES.get(name, []), help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser

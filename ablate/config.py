@@ -55,7 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "grad_clip": None,  # max gradient norm, None: no clipping
         "channels_last": False,  # NHWC memory format (faster convs on recent GPUs and CPUs)
         "label_smoothing": 0.0,  # cross-entropy target smoothing of the training loss (0: none)
-        # Batch-level recipe pieces from timm (ablate.recipe), all off by default:
+        # Batch-level recipe pieces from timm (ablate.train.recipe), all off by default:
         "mixup": 0.0,  # Mixup Beta(alpha, alpha) concentration (0: off; ConvNeXt 0.8)
         "cutmix": 0.0,  # CutMix Beta concentration (0: off; ConvNeXt 1.0)
         "mixup_prob": 1.0,  # probability that a batch is mixed at all
@@ -193,16 +193,13 @@ def _check_value(key: str, value: Any, expected: type | None) -> None:
             return
         raise ConfigError(f"key {key!r} may not be null (expected {expected.__name__})")
     if expected is not None and not _type_ok(value, expected):
-        raise ConfigError(
-            f"key {key!r} must be {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
+        raise ConfigError(f"key {key!r} must be {expected.__name__}, got {type(value).__name__} {value!r}")
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"key {key!r}: {value!r} is not one of {', '.join(CHOICES[key])}")
     if key in RANGES:
         check_range(key, value, RANGES[key])
-    if key == "optim.betas":
-        if len(value) != 2 or not all(_type_ok(b, float) and 0 <= b < 1 for b in value):
-            raise ConfigError(f"key {key!r}: {value!r}; allowed: two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if key == "optim.betas" and (len(value) != 2 or not all(_type_ok(b, float) and 0 <= b < 1 for b in value)):
+        raise ConfigError(f"key {key!r}: {value!r}; allowed: two numbers in [0, 1), e.g. [0.9, 0.999]")
     if key == "schedule.milestones" and not all(_type_ok(m, int) for m in value):
         raise ConfigError(f"key {key!r}: {value!r}; allowed: a list of integer steps")
 
@@ -224,21 +221,32 @@ def check_consistency(cfg: dict, only: set[str] | None = None) -> None:
         return only is None or key in only
 
     ms = sched.get("milestones")
-    if wanted("schedule.milestones") and isinstance(ms, list) and all(_type_ok(m, int) for m in ms):
-        if any(not 0 < m <= max_steps for m in ms) or ms != sorted(set(ms)):
-            raise ConfigError(f"key 'schedule.milestones': {ms!r}; allowed: increasing steps within "
-                              f"(0, train.max_steps={max_steps}]")  # fmt: skip
+    milestones_ok = isinstance(ms, list) and all(_type_ok(m, int) for m in ms)
+    if (
+        wanted("schedule.milestones")
+        and milestones_ok
+        and (any(not 0 < m <= max_steps for m in ms) or ms != sorted(set(ms)))
+    ):
+        raise ConfigError(
+            f"key 'schedule.milestones': {ms!r}; allowed: increasing steps within (0, train.max_steps={max_steps}]"
+        )
     warm = sched.get("warmup_steps")
     if wanted("schedule.warmup_steps") and _type_ok(warm, int) and warm >= max_steps > 0 and warm > 0:
-        raise ConfigError(f"key 'schedule.warmup_steps': {warm} leaves no step after warm-up; "
-                          f"allowed: 0..{max_steps - 1} (train.max_steps={max_steps})")  # fmt: skip
+        raise ConfigError(
+            f"key 'schedule.warmup_steps': {warm} leaves no step after warm-up; "
+            f"allowed: 0..{max_steps - 1} (train.max_steps={max_steps})"
+        )
     val = data.get("val_size")
     if wanted("data.val_size") and _type_ok(val, float) and val >= 1 and val != int(val):
         raise ConfigError(f"key 'data.val_size': {val!r}; allowed: a fraction in (0, 1) or a whole count >= 1")
 
 
-def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
-             model_choices: dict[str, tuple[str, ...]] | None = None) -> None:  # fmt: skip
+def validate(
+    cfg: dict,
+    model_params: dict[str, Any],
+    datasets: list[str],
+    model_choices: dict[str, tuple[str, ...]] | None = None,
+) -> None:
     """Raise ConfigError for an unknown key, a wrong type, an unknown choice.
 
     model_params: the registered builder's keyword arguments and defaults (from builder_params);
@@ -246,9 +254,7 @@ def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
     """
     unknown_sections = sorted(set(cfg) - set(DEFAULTS))
     if unknown_sections:
-        raise ConfigError(
-            f"unknown section {unknown_sections[0]!r}; valid: {', '.join(DEFAULTS)}"
-        )
+        raise ConfigError(f"unknown section {unknown_sections[0]!r}; valid: {', '.join(DEFAULTS)}")
     defaults = flatten(DEFAULTS)
     for key, value in flatten(cfg).items():
         section, _, name = key.partition(".")
@@ -263,23 +269,23 @@ def validate(cfg: dict, model_params: dict[str, Any], datasets: list[str],
         expected = NULLABLE_TYPES.get(key) or type(defaults[key])
         _check_value(key, value, expected)
     if cfg["data"]["name"] not in datasets:
-        raise ConfigError(
-            f"key 'data.name': unknown dataset {cfg['data']['name']!r}; valid: {', '.join(datasets)}"
-        )
+        raise ConfigError(f"key 'data.name': unknown dataset {cfg['data']['name']!r}; valid: {', '.join(datasets)}")
     _check_folder_keys(cfg)
 
 
 def _check_folder_keys(cfg: dict) -> None:
     flat, defaults = flatten(cfg), flatten(DEFAULTS)
-    if cfg["data"]["name"] == "imagefolder":
-        if not cfg["data"].get("folder"):
-            raise ConfigError("key 'data.folder': data.name imagefolder needs the tree's path "
-                              "(absolute, or relative to --data-dir / $ABLATE_DATA_DIR)")  # fmt: skip
+    if cfg["data"]["name"] == "imagefolder" and not cfg["data"].get("folder"):
+        raise ConfigError(
+            "key 'data.folder': data.name imagefolder needs the tree's path "
+            "(absolute, or relative to --data-dir / $ABLATE_DATA_DIR)"
+        )
     for key in ARRAY_ONLY if cfg["data"]["name"] == "imagefolder" else FOLDER_ONLY:
         if flat.get(key, defaults[key]) != defaults[key]:
             which = "the in-memory datasets" if key in ARRAY_ONLY else "data.name imagefolder"
-            raise ConfigError(f"key {key!r} applies to {which} only, not {cfg['data']['name']!r} "
-                              f"(set it back to {defaults[key]!r})")  # fmt: skip
+            raise ConfigError(
+                f"key {key!r} applies to {which} only, not {cfg['data']['name']!r} (set it back to {defaults[key]!r})"
+            )
 
 
 def _check_model_key(key, name, value, model_params, model_name, choices) -> None:

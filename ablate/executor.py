@@ -25,8 +25,8 @@ from pathlib import Path
 
 from ablate import results
 from ablate.experiment import Cell, Experiment
-from ablate.run import CellBusy, RunOptions, run_cell
-from ablate.threads import allocated_cpus
+from ablate.train.run import CellBusy, RunOptions, run_cell
+from ablate.train.threads import allocated_cpus
 
 # `runs_per_gpu='auto'`: one packed run per this much GPU memory (bytes). A CIFAR ResNet-110 at batch
 # 128 with its data on the GPU needs well under 2 GiB; 4 GiB leaves room for cuDNN workspaces.
@@ -81,8 +81,10 @@ def resolve_runs_per_gpu(value: int | str, n_gpus: int, n_cells: int) -> int:
     import torch
 
     per_gpu_cells = -(-n_cells // max(1, n_gpus))
-    mem = min((torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())),
-              default=AUTO_BYTES_PER_RUN)  # fmt: skip
+    mem = min(
+        (torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())),
+        default=AUTO_BYTES_PER_RUN,
+    )
     cpus = max(1, allocated_cpus() // max(1, n_gpus))
     return max(1, min(AUTO_MAX_RUNS_PER_GPU, mem // AUTO_BYTES_PER_RUN, cpus, per_gpu_cells))
 
@@ -98,7 +100,7 @@ def longest_first(cells: list[Cell]) -> list[Cell]:
     def cost(cell: Cell) -> float:
         try:
             params = meta_params(cell.config)
-        except Exception:  # noqa: BLE001 - a model that cannot be built fails in its own cell
+        except Exception:
             params = 0
         train, data = cell.config["train"], cell.config["data"]
         return params * float(train.get("max_steps") or 1) * float(data.get("batch_size") or 1)
@@ -133,9 +135,14 @@ def _record_failure(opts, experiment, cell, outcome, error: BaseException, tb: s
     print(f"\n[ablate] cell {cell.index} ({cell.run_id}) failed: {error}", file=sys.stderr)
 
 
-def run_grid(experiment: Experiment, opts: RunOptions, jobs: int | str = 1,
-             cells: list[Cell] | None = None, runs_per_gpu: int | str | None = None,
-             gpus: list[str] | None = None) -> GridOutcome:  # fmt: skip
+def run_grid(
+    experiment: Experiment,
+    opts: RunOptions,
+    jobs: int | str = 1,
+    cells: list[Cell] | None = None,
+    runs_per_gpu: int | str | None = None,
+    gpus: list[str] | None = None,
+) -> GridOutcome:
     """Run the pending cells. runs_per_gpu: pack K processes per GPU in `gpus` (default: the
     visible ones); `jobs` is then ignored."""
     from tqdm.auto import tqdm
@@ -160,8 +167,13 @@ def run_grid(experiment: Experiment, opts: RunOptions, jobs: int | str = 1,
         # From the grid's size, not the number pending: a resumed grid then runs each cell with the
         # same threads per process as an uninterrupted one, and CPU float sums come out bit-identical.
         jobs = resolve_jobs(jobs, len(cells), opts.accelerator)
-    bar = tqdm(total=len(todo), desc=f"{experiment.name}/{experiment.profile}", unit="run",
-               disable=not opts.progress or not todo, file=sys.stderr)  # fmt: skip
+    bar = tqdm(
+        total=len(todo),
+        desc=f"{experiment.name}/{experiment.profile}",
+        unit="run",
+        disable=not opts.progress or not todo,
+        file=sys.stderr,
+    )
 
     def settle(cell, run):
         try:
@@ -189,8 +201,7 @@ def run_grid(experiment: Experiment, opts: RunOptions, jobs: int | str = 1,
             queue = ctx.Queue()
             for s in slots:
                 queue.put(s)
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads, queue)) as pool:  # fmt: skip
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue)) as pool:
             futures = {pool.submit(_run_placed, experiment, c, worker_opts): c for c in longest_first(todo)}
             for fut in as_completed(futures):
                 settle(futures[fut], fut.result)

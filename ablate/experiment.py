@@ -15,75 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
-import yaml
+from typing import Any
 
 from ablate import config as C
-from ablate.errors import ExperimentError, UserError  # noqa: F401 (ExperimentError re-exported)
-from ablate.search_path import find_experiment, list_experiments  # noqa: F401 (re-exported)
+from ablate.data import list_datasets
+from ablate.errors import ExperimentError
+from ablate.grid_checks import check_models
+from ablate.hooks import Hooks, load_hooks
+from ablate.models import UnknownModelError, builder_choices, builder_params, get_builder
+from ablate.results import results_root as default_results_root
+from ablate.search_path import find_experiment
+from ablate.spec import check_name, parse_overrides, read_spec
+from ablate.studies import tuned_values
+from ablate.verdicts.claims import Claim, parse_claims
 
-TOP_LEVEL_KEYS = {
-    "description": str,
-    "claim": str,
-    "analysis": str,
-    "base": dict,
-    "arms": dict,
-    "seeds": list,
-    "profiles": dict,
-    "default_profile": str,
-    "published": dict,
-    "claims": list,  # what the runs are expected to show (ablate.verdicts.claims)
-    "tune": dict,  # search ranges for `python -m ablate tune`, e.g. {optim.lr: [1.0e-4, 1.0]}
-}
-PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": list, "only_arms": list}
-
-
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader that also reads YAML 1.2 floats such as 1e-3 and 1e6 (YAML 1.1, which
-    PyYAML follows, wants 1.0e-3 and would read `--set optim.lr=1e-3` as a string), and refuses a
-    key given twice in one mapping (PyYAML would silently keep the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key_node, _ in node.value:  # the keys written here; `<<` merges may be overridden
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, (str, int, float, bool)) or key is None:
-                    if key in seen:
-                        raise yaml.constructor.ConstructorError(
-                            None, None, f"key {key!r} is given twice in this mapping", key_node.start_mark
-                        )
-                    seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def yaml_load(text_or_stream):
-    return yaml.load(text_or_stream, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-
-
-def yaml_error_line(where: str, e: yaml.YAMLError) -> str:
-    """One line, `file:line:column: problem` (1-based, as editors count), for a YAML error."""
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None) or str(e)
-    context = getattr(e, "context", None)
-    text = f"{problem} ({context})" if context and context not in problem else problem
-    text = " ".join(text.split())  # one line
-    if mark is None:
-        return f"{where}: invalid YAML: {text}"
-    return f"{where}:{mark.line + 1}:{mark.column + 1}: {text}"
+TunedLookup = Callable[[str, list[str]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -102,6 +51,8 @@ class Experiment:
     path: Path
     spec: dict = field(repr=False)
     cells: list[Cell] = field(repr=False)
+    claims: list[Claim] = field(default_factory=list, repr=False)  # parsed and checked at load
+    hooks: Hooks = field(default_factory=Hooks, repr=False)  # its analysis module's hooks
 
     @property
     def arms(self) -> list[str]:
@@ -112,131 +63,64 @@ class Experiment:
         return list(dict.fromkeys(c.seed for c in self.cells))
 
 
-def read_spec(path: Path) -> dict:
-    from ablate.grid_checks import check_name
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            spec = yaml_load(f)
-    except yaml.YAMLError as e:
-        raise ExperimentError(yaml_error_line(str(path), e)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ExperimentError(f"{path}: cannot be read: {e}") from None
-    if not isinstance(spec, dict):
-        raise ExperimentError(f"{path}: expected a mapping at the top level")
-    _check_keys(path, "", spec, TOP_LEVEL_KEYS)
-    for key in ("arms", "profiles"):
-        if not spec.get(key):
-            raise ExperimentError(f"{path}: key {key!r} is required and may not be empty")
-    for arm, overrides in spec["arms"].items():
-        check_name(path, "arm", arm)
-        _check_mapping(path, f"arms.{arm}", overrides)
-    _check_mapping(path, "base", spec.get("base"))
-    for name, prof in spec["profiles"].items():
-        check_name(path, "profile", name)
-        if not isinstance(prof, dict):
-            raise ExperimentError(f"{path}: profiles.{name} must be a mapping")
-        _check_keys(path, f"profiles.{name}.", prof, PROFILE_KEYS)
-        _check_mapping(path, f"profiles.{name}.set", prof.get("set"))
-        for arm, overrides in (prof.get("arms") or {}).items():
-            _check_mapping(path, f"profiles.{name}.arms.{arm}", overrides)
-        only = prof.get("only_arms") or []
-        if len(set(map(str, only))) != len(only):
-            raise ExperimentError(f"{path}: profiles.{name}.only_arms lists an arm twice: {only!r}")
-        for arm in list(prof.get("arms") or {}) + list(only):
-            if not isinstance(arm, str) or arm not in spec["arms"]:
-                raise ExperimentError(
-                    f"{path}: profiles.{name} names unknown arm {arm!r}; valid: {', '.join(spec['arms'])}"
-                )
-    if spec.get("default_profile") is not None and spec["default_profile"] not in spec["profiles"]:
-        raise ExperimentError(f"{path}: default_profile {spec['default_profile']!r} is not a profile; "
-                              f"valid: {', '.join(spec['profiles'])}")  # fmt: skip
-    return spec
-
-
-def _check_mapping(path: Path, where: str, value) -> None:
-    """An arm, a base or a profile's `set` is a mapping of (dotted) keys, or empty."""
-    if value is not None and not isinstance(value, dict):
-        raise ExperimentError(f"{path}: {where} must be a mapping of config keys (e.g. optim.lr: 0.1), "
-                              f"got {type(value).__name__} {value!r}")  # fmt: skip
-    for key in (value or {}):
-        if not isinstance(key, str):
-            raise ExperimentError(f"{path}: {where}: key {key!r} is not a config key (e.g. optim.lr)")
-
-
-def _check_keys(path: Path, prefix: str, mapping: dict, allowed: dict[str, type]) -> None:
-    for key, value in mapping.items():
-        if key not in allowed:
-            raise ExperimentError(
-                f"{path}: unknown key {prefix}{key!r}; valid: {', '.join(allowed)}"
-            )
-        if value is not None and not isinstance(value, allowed[key]):
-            raise ExperimentError(
-                f"{path}: key {prefix}{key!r} must be a {allowed[key].__name__}, got {type(value).__name__}"
-            )
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """['optim.lr=0.05', 'seeds=[0,1]'] -> {'optim.lr': 0.05, 'seeds': [0, 1]} (values as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ExperimentError(f"--set {item!r}: expected key=value, e.g. --set optim.lr=0.05")
-        try:
-            out[key.strip()] = yaml_load(raw)
-        except yaml.YAMLError as e:
-            raise ExperimentError(yaml_error_line(f"--set {item!r}", e)) from None
-    return out
-
-
 def load_experiment(
-    name_or_path: str, profile: str | None = None, overrides: Sequence[str] = (), *,
+    name_or_path: str,
+    profile: str | None = None,
+    overrides: Sequence[str] = (),
+    *,
     results_root: str | Path | None = None,
+    arms: Sequence[str] | None = None,
+    tuned: TunedLookup | None = None,
 ) -> Experiment:
-    """Read, resolve and validate a whole experiment grid; raise ExperimentError on bad input.
+    """Read, resolve and validate a whole experiment grid, its claims and its analysis module;
+    raise ExperimentError on bad input. Everything later stages need is in the result.
 
-    results_root: where the tuning studies of `tuned` values live (default: results.results_root).
-    The tuned values used are described in the returned spec under `_tuned` (arm -> record).
+    results_root: where the tuning studies of `tuned` values live (default: results.results_root);
+    arms: keep only these arms of the profile (`tune` trains one); tuned: the lookup of `tuned`
+    values (default: the arm's Optuna study). The tuned values used are described in the returned
+    spec under `_tuned` (arm -> record).
     """
-    from ablate.grid_checks import check_models, check_name
-
     path = find_experiment(name_or_path)
     check_name(path, "experiment", path.stem)
     spec = read_spec(path)
     profile = profile or spec.get("default_profile") or next(iter(spec["profiles"]))
     if profile not in spec["profiles"]:
-        raise ExperimentError(
-            f"{path}: unknown profile {profile!r}; valid: {', '.join(spec['profiles'])}"
-        )
-    cli = parse_overrides(overrides)
-    from ablate.results import results_root as default_root
+        raise ExperimentError(f"{path}: unknown profile {profile!r}; valid: {', '.join(spec['profiles'])}")
+    if arms is not None:
+        spec = _only_arms(path, spec, profile, list(arms))
+    records: dict[str, dict] = {}
+    lookup = tuned or _study_lookup(path, profile, results_root, records)
+    cells = expand(spec, profile, parse_overrides(overrides), path, lookup)
+    check_models(path, cells)  # constructor rules (depth 6n+2, ...) fail here, not in every cell
+    if records:
+        spec = {**spec, "_tuned": records}
+    hooks = load_hooks(spec.get("analysis"), path)
+    keys = {k for c in cells for k in C.flatten(c.config)}
+    claims = parse_claims(path, spec, keys, hooks.metrics)
+    return Experiment(path.stem, profile, path, spec, cells, claims, hooks)
 
-    tuned: dict[str, dict] = {}
-    root = Path(results_root) if results_root is not None else default_root(None)
+
+def _only_arms(path: Path, spec: dict, profile: str, arms: list[str]) -> dict:
+    prof = spec["profiles"][profile]
+    valid = prof.get("only_arms") or list(spec["arms"])
+    for arm in arms:
+        if arm not in valid:
+            raise ExperimentError(f"{path}: profile {profile!r} has no arm {arm!r}; valid: {', '.join(valid)}")
+    return {**spec, "profiles": {**spec["profiles"], profile: {**prof, "only_arms": arms}}}
+
+
+def _study_lookup(path: Path, profile: str, results_root, records: dict) -> TunedLookup:
+    """The default lookup of `tuned` values: the best of each arm's Optuna study (recorded)."""
+    root = Path(results_root) if results_root is not None else default_results_root(None)
 
     def lookup(arm: str, keys: list[str]) -> dict[str, float]:
-        from ablate.studies import tuned_values  # optuna is imported only when a value is tuned
+        records[arm] = tuned_values(root, path, path.stem, profile, arm, keys)
+        return records[arm]["values"]
 
-        record = tuned_values(root, path, path.stem, profile, arm, keys)
-        tuned[arm] = record
-        return record["values"]
-
-    cells = expand(spec, profile, cli, path, lookup)
-    check_models(path, cells)  # constructor rules (depth 6n+2, ...) fail here, not in every cell
-    if tuned:
-        spec = {**spec, "_tuned": tuned}
-    from ablate.analysis.pipeline import experiment_claims  # checks `analysis:` and `claims:` now
-
-    experiment_claims(path, spec, cells)
-    return Experiment(name=path.stem, profile=profile, path=path, spec=spec, cells=cells)
+    return lookup
 
 
-TunedLookup = Callable[[str, list[str]], dict[str, Any]]
-
-
-def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path,
-           tuned: TunedLookup | None = None) -> list[Cell]:  # fmt: skip
+def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path, tuned: TunedLookup | None = None) -> list[Cell]:
     """Pure: spec x profile x overrides -> cells, arms in file order, then seeds in list order.
 
     tuned(arm, keys) -> {dotted key: value} replaces the keys an arm sets to "tuned"."""
@@ -264,7 +148,9 @@ def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path,
         keys = [k for k, v in C.flatten(cfg).items() if k in C.TUNABLE and v == C.TUNED]
         if keys:
             if tuned is None:
-                raise ExperimentError(f"{path}: arm {arm!r}: {', '.join(keys)} is 'tuned' but no study lookup was given")
+                raise ExperimentError(
+                    f"{path}: arm {arm!r}: {', '.join(keys)} is 'tuned' but no study lookup was given"
+                )
             for key, value in tuned(arm, keys).items():
                 C.set_dotted(cfg, key, value)
         for seed in seeds:
@@ -274,9 +160,6 @@ def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path,
 
 
 def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
-    from ablate.data import list_datasets
-    from ablate.models import UnknownModelError, builder_choices, builder_params, get_builder
-
     cfg = C.default_config()
     for where, overrides in layers:
         try:

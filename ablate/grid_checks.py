@@ -10,18 +10,13 @@ naming the file, the arm, the key and what is allowed.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from ablate.errors import UserError
 
-# Experiment, arm and profile names become folder names, W&B run names and SLURM job names:
-# no `/`, no `..`, no shell metacharacters, no leading dot or dash.
-NAME_RULE = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
-_NAME = re.compile(NAME_RULE)
+from ablate.errors import ExperimentError, UserError
 
 # Channels and classes of each dataset, for the meta-device build (the real values come from the
 # DataModule at training time; constructor rules rarely depend on them, but a LeNet C3 table does).
@@ -33,16 +28,8 @@ DEFAULT_SHAPE = (3, 10)
 MIN_FREE_BYTES = 64 * 2**20
 
 
-def _error(message: str):
-    from ablate.experiment import ExperimentError
-
+def _error(message: str) -> ExperimentError:
     return ExperimentError(" ".join(str(message).split()))  # one line, whatever the cause said
-
-
-def check_name(path: Path, what: str, name) -> None:
-    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
-        raise _error(f"{path}: {what} name {name!r} is not allowed; names match {NAME_RULE} "
-                     f"(letters, digits, '.', '_', '+', '-'; no leading '.' or '-')")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- models
@@ -81,10 +68,12 @@ def check_models(path: Path, cells) -> None:
     for cell in cells:
         try:
             meta_params(cell.config)
-        except Exception as e:  # noqa: BLE001 - any constructor failure is the experiment's error
+        except Exception as e:
             knobs = ", ".join(f"model.{k}={v!r}" for k, v in _model_kwargs(cell.config).items())
-            raise _error(f"{path}: arm {cell.arm!r}: model {cell.config['model']['name']!r} cannot be built with "
-                         f"{knobs or 'its defaults'}: {e}") from None  # fmt: skip
+            raise _error(
+                f"{path}: arm {cell.arm!r}: model {cell.config['model']['name']!r} cannot be built with "
+                f"{knobs or 'its defaults'}: {e}"
+            ) from None
 
 
 # ----------------------------------------------------------------------------- data
@@ -118,19 +107,25 @@ def check_data(exp, data_dir: str | None = None) -> None:
         n = _train_split_size(data["name"], str(data_dir) if data_dir else None)
         if data["train_subset"] is not None:
             if data["train_subset"] > n:
-                raise _error(f"{where}: key 'data.train_subset': {data['train_subset']} is more than the "
-                             f"{n} training images of {data['name']}; allowed: 2..{n}")  # fmt: skip
+                raise _error(
+                    f"{where}: key 'data.train_subset': {data['train_subset']} is more than the "
+                    f"{n} training images of {data['name']}; allowed: 2..{n}"
+                )
             n = data["train_subset"]
         n_val = validation_count(n, data["val_size"])
         if not 0 < n_val < n:
-            raise _error(f"{where}: key 'data.val_size': {data['val_size']!r} holds out {n_val} of the {n} "
-                         f"training images of {data['name']}; allowed: a fraction in (0, 1) or a count "
-                         f"1..{n - 1}")  # fmt: skip
+            raise _error(
+                f"{where}: key 'data.val_size': {data['val_size']!r} holds out {n_val} of the {n} "
+                f"training images of {data['name']}; allowed: a fraction in (0, 1) or a count "
+                f"1..{n - 1}"
+            )
         n_train = n - n_val
         if data["batch_size"] > n_train:
-            raise _error(f"{where}: key 'data.batch_size': {data['batch_size']} is more than the {n_train} "
-                         f"images of the training split of {data['name']} (after data.val_size="
-                         f"{data['val_size']!r}); allowed: 1..{n_train}")  # fmt: skip
+            raise _error(
+                f"{where}: key 'data.batch_size': {data['batch_size']} is more than the {n_train} "
+                f"images of the training split of {data['name']} (after data.val_size="
+                f"{data['val_size']!r}); allowed: 1..{n_train}"
+            )
 
 
 # ----------------------------------------------------------------------------- results folder
@@ -142,12 +137,16 @@ def check_results_root(root: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None
         with tempfile.NamedTemporaryFile(dir=root, prefix=".ablate-write-test-"):
             pass
     except OSError as e:
-        raise UserError(f"results folder {root} is not writable ({e.strerror or e}); "
-                        f"choose another with --results-dir or $ABLATE_RESULTS_DIR") from None  # fmt: skip
+        raise UserError(
+            f"results folder {root} is not writable ({e.strerror or e}); "
+            f"choose another with --results-dir or $ABLATE_RESULTS_DIR"
+        ) from None
     free = shutil.disk_usage(root).free
     if free < min_free_bytes:
-        raise UserError(f"results folder {root} has {free / 2**20:.0f} MiB free; need at least "
-                        f"{min_free_bytes / 2**20:.0f} MiB: free space or choose another --results-dir")  # fmt: skip
+        raise UserError(
+            f"results folder {root} has {free / 2**20:.0f} MiB free; need at least "
+            f"{min_free_bytes / 2**20:.0f} MiB: free space or choose another --results-dir"
+        )
 
 
 def preflight(exp, results_root: Path, data_dir: str | None = None) -> None:
@@ -158,4 +157,3 @@ def preflight(exp, results_root: Path, data_dir: str | None = None) -> None:
         check_available(name, data_dir, folder)
     check_data(exp, data_dir)
     check_results_root(results_root)
-

@@ -8,7 +8,6 @@ ablate above it (the search itself is ablate.tuning), so expanding a grid can lo
 values without importing the training code; optuna is imported only when a study is opened.
 """
 
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +18,23 @@ TUNE_DIR = "_tune"
 STORAGE_FILES = {"sqlite": "study.db", "journal": "journal.log"}
 OBJECTIVE = "final validation error (fraction of the per-seed validation split; never the test set)"
 # File systems on which SQLite's locks are not to be trusted: use the journal file instead.
-SHARED_FS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "smbfs", "ceph",
-             "fuse.sshfs", "glusterfs", "fuse.glusterfs", "panfs", "wekafs", "fuse.juicefs"}  # fmt: skip
+SHARED_FS = {
+    "nfs",
+    "nfs4",
+    "lustre",
+    "gpfs",
+    "beegfs",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "ceph",
+    "fuse.sshfs",
+    "glusterfs",
+    "fuse.glusterfs",
+    "panfs",
+    "wekafs",
+    "fuse.juicefs",
+}
 
 
 class TuningError(UserError):
@@ -96,8 +110,9 @@ def load_study(root: str | Path, experiment: str, profile: str, arm: str):
         if not (tune_dir(root, experiment) / filename).exists():
             continue
         try:
-            study = optuna.load_study(study_name=study_name(experiment, profile, arm),
-                                      storage=open_storage(root, experiment, kind))  # fmt: skip
+            study = optuna.load_study(
+                study_name=study_name(experiment, profile, arm), storage=open_storage(root, experiment, kind)
+            )
         except KeyError:  # no such study in this storage
             continue
         done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
@@ -138,7 +153,7 @@ def tuned_values(root: Path, path: Path, experiment: str, profile: str, arm: str
         raise ExperimentError(
             f"{path}: arm {arm!r}: {', '.join(missing)} is 'tuned' but study "
             f"{study.study_name!r} searched only {', '.join(best.params)}; tune it again in a fresh results dir"
-        )  # fmt: skip
+        )
     states = [t.state.name.lower() for t in study.trials]
     return {
         "values": {k: best.params[k] for k in keys},

@@ -54,8 +54,9 @@ def wandb_run_id(experiment: str, run_id: str) -> str:
     return f"{experiment}-{run_id}"[:128]
 
 
-def make_logger(mode: str, *, experiment: str, arm: str, seed: int, profile: str, run_id: str,
-                save_dir: Path, config: dict):  # fmt: skip
+def make_logger(
+    mode: str, *, experiment: str, arm: str, seed: int, profile: str, run_id: str, save_dir: Path, config: dict
+):
     """A WandbLogger, or None when mode is 'off'. Group = experiment, job type = arm."""
     mode = resolve_mode(mode)
     if mode == "off":
@@ -68,11 +69,18 @@ def make_logger(mode: str, *, experiment: str, arm: str, seed: int, profile: str
     # stick for the cells after this one. `offline=True` is not used: Lightning's WandbLogger then
     # sets os.environ["WANDB_MODE"] itself (lightning/pytorch/loggers/wandb.py, `experiment`).
     return WandbLogger(
-        project=PROJECT, group=experiment, job_type=arm, name=run_id,
-        id=wandb_run_id(experiment, run_id), resume="allow",
-        tags=[arm, f"seed={seed}", f"profile={profile}"], save_dir=str(save_dir),
-        mode=mode, settings=wandb.Settings(silent=True), config=config,
-    )  # fmt: skip
+        project=PROJECT,
+        group=experiment,
+        job_type=arm,
+        name=run_id,
+        id=wandb_run_id(experiment, run_id),
+        resume="allow",
+        tags=[arm, f"seed={seed}", f"profile={profile}"],
+        save_dir=str(save_dir),
+        mode=mode,
+        settings=wandb.Settings(silent=True),
+        config=config,
+    )
 
 
 def finish(logger) -> None:

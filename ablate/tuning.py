@@ -31,16 +31,20 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ablate import config as C
+from ablate.experiment import Experiment, config_hash, expand, load_experiment
+from ablate.results import results_root as default_root
+from ablate.spec import parse_overrides
 from ablate.studies import (  # noqa: F401 (re-exported for the tune command and tests)
     OBJECTIVE,
-    best_params,
     STORAGE_FILES,
     TuningError,
     _quiet_optuna,
+    best_params,
     choose_storage,
     describe_tuned,
     load_study,
@@ -60,40 +64,30 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
 
 
 # ----------------------------------------------------------------------------- the study's cell
-def _arm_grid(experiment: str, profile: str | None, arm: str, overrides: Sequence[str], seed: int | None,
-              n_seeds: int = 1):
-    """(path, spec, profile, cli, tuned keys) for one arm, without looking up any tuned value;
+def _arm_grid(
+    experiment: str, profile: str | None, arm: str, overrides: Sequence[str], seed: int | None, n_seeds: int = 1
+):
+    """(path, spec, profile, cli, tuned keys) for one arm, loaded and checked by the same loader as
+    `run` (models, claims, analysis module), with the tuned keys probed at a placeholder value;
     cli["seeds"] holds the trial's n_seeds seeds."""
-    from ablate.experiment import expand, find_experiment, parse_overrides, read_spec
-
-    path = find_experiment(experiment)
-    spec = read_spec(path)
-    profile = profile or spec.get("default_profile") or next(iter(spec["profiles"]))
-    if profile not in spec["profiles"]:
-        raise TuningError(f"{path}: unknown profile {profile!r}; valid: {', '.join(spec['profiles'])}")
-    prof = spec["profiles"][profile]
-    arms = prof.get("only_arms") or list(spec["arms"])
-    if arm not in arms:
-        raise TuningError(f"{path}: profile {profile!r} has no arm {arm!r}; valid: {', '.join(arms)}")
-    cli = parse_overrides(overrides)
-    seeds = cli.pop("seeds", None) or prof.get("seeds") or spec.get("seeds") or [0]
-    if seed is not None:
-        cli["seeds"] = [seed + i for i in range(n_seeds)]
-    elif n_seeds > len(seeds):
-        raise TuningError(f"{path}: --seeds {n_seeds}: profile {profile!r} has {len(seeds)} seeds "
-                          f"({', '.join(map(str, seeds))}); pass --seed S to train seeds S to S+{n_seeds - 1}")
-    else:
-        cli["seeds"] = list(seeds[:n_seeds])
-    one = copy.deepcopy(spec)
-    one["profiles"][profile]["only_arms"] = [arm]
     found: list[str] = []
 
     def probe(_arm, keys):  # records which keys the arm leaves to tuning
         found.extend(keys)
         return {k: DEFAULT_RANGES[k][0] for k in keys}
 
-    expand(one, profile, dict(cli), path, probe)
-    return path, one, profile, cli, found or ["optim.lr"]
+    exp = load_experiment(experiment, profile, overrides, arms=[arm], tuned=probe)
+    cli = parse_overrides(overrides)
+    if seed is not None:
+        cli["seeds"] = [seed + i for i in range(n_seeds)]
+    elif n_seeds > len(exp.seeds):
+        raise TuningError(
+            f"{exp.path}: --seeds {n_seeds}: profile {exp.profile!r} has {len(exp.seeds)} seeds "
+            f"({', '.join(map(str, exp.seeds))}); pass --seed S to train seeds S to S+{n_seeds - 1}"
+        )
+    else:
+        cli["seeds"] = exp.seeds[:n_seeds]
+    return exp.path, exp.spec, exp.profile, cli, found or ["optim.lr"]
 
 
 def search_ranges(spec: dict, keys: list[str], path: Path) -> dict[str, tuple[float, float]]:
@@ -103,23 +97,30 @@ def search_ranges(spec: dict, keys: list[str], path: Path) -> dict[str, tuple[fl
     out = {}
     for key in keys:
         rng = section.get(key, section.get(key.split(".")[-1], DEFAULT_RANGES[key]))
-        if (not isinstance(rng, (list, tuple)) or len(rng) != 2 or not all(isinstance(v, (int, float)) for v in rng)
-                or not 0 < rng[0] < rng[1]):  # fmt: skip
+        if (
+            not isinstance(rng, (list, tuple))
+            or len(rng) != 2
+            or not all(isinstance(v, (int, float)) for v in rng)
+            or not 0 < rng[0] < rng[1]
+        ):
             raise TuningError(f"{path}: tune.{key}: expected [low, high] with 0 < low < high, got {rng!r}")
         out[key] = (float(rng[0]), float(rng[1]))
     return out
 
 
 def _budget(cfg: dict, seeds: list[int]) -> dict[str, Any]:
-    return {"max_steps": cfg["train"]["max_steps"], "eval_every": cfg["train"]["eval_every"],
-            "dataset": cfg["data"]["name"], "batch_size": cfg["data"]["batch_size"],
-            "seed": cfg["seed"], "seeds": seeds}  # fmt: skip
+    return {
+        "max_steps": cfg["train"]["max_steps"],
+        "eval_every": cfg["train"]["eval_every"],
+        "dataset": cfg["data"]["name"],
+        "batch_size": cfg["data"]["batch_size"],
+        "seed": cfg["seed"],
+        "seeds": seeds,
+    }
 
 
 def _fingerprint(cfg: dict, keys: list[str]) -> str:
     """Hash of the trial config without the tuned keys: every trial of a study must share it."""
-    from ablate.experiment import config_hash
-
     cfg = copy.deepcopy(cfg)
     for key in [*keys, *NOT_IN_FINGERPRINT]:
         C.set_dotted(cfg, key, None)
@@ -159,16 +160,26 @@ def median_pruner(max_steps: int):
 
 
 # ----------------------------------------------------------------------------- tune
-def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, overrides: Sequence[str] = (),
-         results_root: str | Path | None = None, storage: str = "auto", seed: int | None = None,
-         n_seeds: int = 1, data_dir: str | None = None, accelerator: str = "auto", echo=print):  # fmt: skip
+def tune(
+    experiment: str,
+    arm: str,
+    trials: int,
+    *,
+    profile: str | None = None,
+    overrides: Sequence[str] = (),
+    results_root: str | Path | None = None,
+    storage: str = "auto",
+    seed: int | None = None,
+    n_seeds: int = 1,
+    data_dir: str | None = None,
+    accelerator: str = "auto",
+    echo=print,
+):
     """Add `trials` trials to the arm's study (created on first use); return the study. Each trial
     trains n_seeds seeds and scores their mean validation error."""
     import optuna
 
-    from ablate.experiment import Experiment, expand
-    from ablate.results import results_root as default_root
-    from ablate.run import RunOptions, run_cell
+    from ablate.train.run import RunOptions, run_cell  # Lightning: imported when a study runs
 
     _quiet_optuna()
     root = Path(results_root) if results_root is not None else default_root(None)
@@ -179,9 +190,12 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
     kind = choose_storage(root, name, storage)
     first = expand(spec, profile, {**cli, **{k: ranges[k][0] for k in keys}}, path)[0].config
     study = optuna.create_study(
-        study_name=study_name(name, profile, arm), storage=open_storage(root, name, kind),
-        direction="minimize", load_if_exists=True, pruner=median_pruner(first["train"]["max_steps"]),
-    )  # fmt: skip
+        study_name=study_name(name, profile, arm),
+        storage=open_storage(root, name, kind),
+        direction="minimize",
+        load_if_exists=True,
+        pruner=median_pruner(first["train"]["max_steps"]),
+    )
     # A resumed study must not replay the first session's random draws: seed by trials so far.
     study.sampler = optuna.samplers.TPESampler(seed=len(study.trials), n_startup_trials=4)
     fingerprint = _fingerprint(first, keys)
@@ -192,10 +206,16 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
         raise TuningError(
             f"study {study.study_name!r} in {tune_dir(root, name)} was run with other settings "
             f"(budget {attrs.get('budget')}); delete it or tune with the same --set, --seed and --seeds options"
-        )  # fmt: skip
+        )
     if "fingerprint" not in attrs:
-        for key, value in {"fingerprint": fingerprint, "keys": keys, "ranges": {k: list(v) for k, v in ranges.items()},
-                           "budget": _budget(first, seeds), "objective": OBJECTIVE, "split": "val"}.items():  # fmt: skip
+        for key, value in {
+            "fingerprint": fingerprint,
+            "keys": keys,
+            "ranges": {k: list(v) for k, v in ranges.items()},
+            "budget": _budget(first, seeds),
+            "objective": OBJECTIVE,
+            "split": "val",
+        }.items():
             study.set_user_attr(key, value)
     trial_root = tune_dir(root, name) / profile / arm
     opts = RunOptions(trial_root, data_dir, wandb="off", accelerator=accelerator, progress=False)
@@ -221,21 +241,26 @@ def tune(experiment: str, arm: str, trials: int, *, profile: str | None = None, 
         values = ", ".join(f"{k}={v:.3g}" for k, v in trial.params.items())
         if trial.state == optuna.trial.TrialState.COMPLETE:
             per_seed = trial.user_attrs.get("seed_val_errors")
-            outcome = (f"val error {100 * trial.value:.2f}%"
-                       + (f" (mean of seeds: {', '.join(f'{100 * e:.2f}' for e in per_seed)})" if per_seed else "")
-                       + (" (diverged)" if trial.user_attrs.get("diverged") else ""))  # fmt: skip
+            outcome = (
+                f"val error {100 * trial.value:.2f}%"
+                + (f" (mean of seeds: {', '.join(f'{100 * e:.2f}' for e in per_seed)})" if per_seed else "")
+                + (" (diverged)" if trial.user_attrs.get("diverged") else "")
+            )
         else:
-            outcome = trial.state.name.lower() + (f" at step {trial.user_attrs['pruned_at_step']}"
-                                                  if "pruned_at_step" in trial.user_attrs else "")  # fmt: skip
+            outcome = trial.state.name.lower() + (
+                f" at step {trial.user_attrs['pruned_at_step']}" if "pruned_at_step" in trial.user_attrs else ""
+            )
         best = study.best_trial if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else None
-        echo(f"[tune] trial {trial.number}: {values} -> {outcome}"
-             + (f"; best so far {100 * best.value:.2f}% (trial {best.number})" if best else ""))  # fmt: skip
+        echo(
+            f"[tune] trial {trial.number}: {values} -> {outcome}"
+            + (f"; best so far {100 * best.value:.2f}% (trial {best.number})" if best else "")
+        )
 
-    echo(f"[tune] study {study.study_name!r} ({kind}: {tune_dir(root, name) / STORAGE_FILES[kind]}), "
-         f"{len(study.trials)} trials so far; searching {', '.join(f'{k} in [{lo:g}, {hi:g}] (log)' for k, (lo, hi) in ranges.items())}; "  # noqa: E501
-         f"budget {_budget(first, seeds)}; objective: {OBJECTIVE}"
-         + (f", mean over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""))  # fmt: skip
+    echo(
+        f"[tune] study {study.study_name!r} ({kind}: {tune_dir(root, name) / STORAGE_FILES[kind]}), "
+        f"{len(study.trials)} trials so far; searching {', '.join(f'{k} in [{lo:g}, {hi:g}] (log)' for k, (lo, hi) in ranges.items())}; "
+        f"budget {_budget(first, seeds)}; objective: {OBJECTIVE}"
+        + (f", mean over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "")
+    )
     study.optimize(objective, n_trials=trials, callbacks=[report], catch=(RuntimeError,))
     return study
-
-

@@ -11,8 +11,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ablate.analysis.figures import running_train_error
+from ablate.report.figures import running_train_error
 from ablate.verdicts.metrics import steps_per_epoch
+
+__all__ = ["TITLE", "figures", "notes"]  # the hooks (ablate.hooks)
 
 TITLE = "Activation: ReLU vs tanh (Krizhevsky et al. 2012, Fig. 1)"
 TARGET = 0.25  # the paper's level of training error
@@ -34,8 +36,12 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> dict[str, F
             mean = g.groupby("step").agg(epoch=("epoch", "mean"), error=("error", "mean"))
             ax.plot(mean.epoch, mean.error, ls, color=f"C{i}", lw=2, label=arm)
         ax.axhline(100 * TARGET, color="k", lw=0.8, ls=":", label=f"{100 * TARGET:.0f}%")
-        ax.set(xlabel="epochs", ylabel="training error rate (%)  — trailing-epoch mean", ylim=(0, None),
-               title="ReLU (solid) vs tanh (dashed), after Krizhevsky et al. 2012, Fig. 1")  # fmt: skip
+        ax.set(
+            xlabel="epochs",
+            ylabel="training error rate (%)  — trailing-epoch mean",
+            ylim=(0, None),
+            title="ReLU (solid) vs tanh (dashed), after Krizhevsky et al. 2012, Fig. 1",
+        )
         ax.title.set_fontsize(9)
         ax.legend()
         fig.tight_layout()
@@ -52,12 +58,16 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
         *describe_tuned(spec),
     ]
     if set(runs["cfg.data.name"]) != {"cifar10"}:
-        out.append(f"Data: {', '.join(sorted(set(runs['cfg.data.name'])))}, not CIFAR-10: the target is reached "
-                   "within a few epochs, and the four-layer CIFAR net pools small digits down to almost nothing, "
-                   "so the ratio is not the paper's; the CIFAR-10 profiles test the claim as stated.")  # fmt: skip
+        out.append(
+            f"Data: {', '.join(sorted(set(runs['cfg.data.name'])))}, not CIFAR-10: the target is reached "
+            "within a few epochs, and the four-layer CIFAR net pools small digits down to almost nothing, "
+            "so the ratio is not the paper's; the CIFAR-10 profiles test the claim as stated."
+        )
     elif len(set(lrs)) == 1:
-        out.append(f"Both arms' tuned learning rate is the same ({lrs.iloc[0]:.4g}): tuned separately, neither "
-                   "activation needed a smaller step, so the speed-up here is measured at each one's own best step size. "
-                   "Krizhevsky et al. do not report their two learning rates or initialisations; a 6x gap that "
-                   "does not survive per-arm tuning would be a gap between recipes, not between activations.")  # fmt: skip
+        out.append(
+            f"Both arms' tuned learning rate is the same ({lrs.iloc[0]:.4g}): tuned separately, neither "
+            "activation needed a smaller step, so the speed-up here is measured at each one's own best step size. "
+            "Krizhevsky et al. do not report their two learning rates or initialisations; a 6x gap that "
+            "does not survive per-arm tuning would be a gap between recipes, not between activations."
+        )
     return out

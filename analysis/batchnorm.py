@@ -12,6 +12,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+__all__ = ["TITLE", "derive", "figures", "notes"]  # the hooks (ablate.hooks)
+
 TITLE = "BatchNorm: faster training and higher learning rates (Ioffe & Szegedy 2015)"
 
 
@@ -31,8 +33,10 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> dict[str, F
     fig = Figure(figsize=(12, 4.4))
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(1, 2)
-        for ax, part, title in ((axes[0], "mlp", "(a) MLP, 3x100 sigmoid (Fig. 1a)"),
-                                (axes[1], "conv", "(b) conv net at lr x1, x5, x30 (Fig. 2)")):  # fmt: skip
+        for ax, part, title in (
+            (axes[0], "mlp", "(a) MLP, 3x100 sigmoid (Fig. 1a)"),
+            (axes[1], "conv", "(b) conv net at lr x1, x5, x30 (Fig. 2)"),
+        ):
             sub = c[c.part == part]
             for (arm, bn, factor), g in sub.groupby(["arm", "bn", "factor"], sort=False):
                 mean = g.groupby("step").acc.mean()
@@ -56,12 +60,16 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
         *describe_tuned(spec),
     ]
     if "mnist" not in set(runs["cfg.data.name"]):
-        out.append("The MLP part ran on the 8x8 scikit-learn digits (64 inputs), not MNIST (784): a "
-                   "substitution of the quick profile, which needs no download.")  # fmt: skip
+        out.append(
+            "The MLP part ran on the 8x8 scikit-learn digits (64 inputs), not MNIST (784): a "
+            "substitution of the quick profile, which needs no download."
+        )
     conv_bn = runs[runs.arm.str.startswith("conv-bn-") & (runs.status == "completed")]
     if len(conv_bn) and set(conv_bn["cfg.data.name"]) == {"digits"}:
-        out.append("lr factors with BN on digits: the base rate was tuned for the conv net without BN, and at "
-                   "x1 the BN net already reaches 90% test accuracy within a few evaluations of a 300-step run; "
-                   "a 5x larger step has no room to be faster there. The paper's BN-x5 gain is Inception on "
-                   "ImageNet over millions of steps, where the base rate is far from what BN allows.")  # fmt: skip
+        out.append(
+            "lr factors with BN on digits: the base rate was tuned for the conv net without BN, and at "
+            "x1 the BN net already reaches 90% test accuracy within a few evaluations of a 300-step run; "
+            "a 5x larger step has no room to be faster there. The paper's BN-x5 gain is Inception on "
+            "ImageNet over millions of steps, where the base rate is far from what BN allows."
+        )
     return out

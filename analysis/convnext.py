@@ -19,45 +19,57 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ablate.analysis.tables import fmt, markdown_table, mean_ci
+from ablate.report.tables import fmt, markdown_table, mean_ci
 from ablate.verdicts.evaluate import exact_check
 from ablate.verdicts.metrics import RUN_METRICS
+
+__all__ = ["TITLE", "table", "checks", "figures", "notes"]  # the hooks (ablate.hooks)
 
 TITLE = "ConvNeXt: modernising ResNet-50 step by step (Liu et al. 2022, Fig. 2, Table 10)"
 RECIPE_ARM = "resnet50-torchvision-recipe"
 # Table 10's row names.
 LABELS = {
-    RECIPE_ARM: "ResNet-50 (PyTorch recipe)", "resnet50": "ResNet-50 (modern recipe)",
-    "stage_ratio": "stage ratio", "patchify_stem": '"patchify" stem', "depthwise_conv": "depthwise conv",
-    "increase_width": "increase width", "inverted_bottleneck": "inverting dimensions",
-    "move_up_dwconv": "move up depthwise conv", "kernel5": "kernel size → 5", "kernel7": "kernel size → 7",
-    "kernel9": "kernel size → 9", "kernel11": "kernel size → 11", "gelu": "ReLU → GELU",
-    "fewer_activations": "fewer activations", "fewer_norms": "fewer norms", "layer_norm": "BN → LN",
+    RECIPE_ARM: "ResNet-50 (PyTorch recipe)",
+    "resnet50": "ResNet-50 (modern recipe)",
+    "stage_ratio": "stage ratio",
+    "patchify_stem": '"patchify" stem',
+    "depthwise_conv": "depthwise conv",
+    "increase_width": "increase width",
+    "inverted_bottleneck": "inverting dimensions",
+    "move_up_dwconv": "move up depthwise conv",
+    "kernel5": "kernel size → 5",
+    "kernel7": "kernel size → 7",
+    "kernel9": "kernel size → 9",
+    "kernel11": "kernel size → 11",
+    "gelu": "ReLU → GELU",
+    "fewer_activations": "fewer activations",
+    "fewer_norms": "fewer norms",
+    "layer_norm": "BN → LN",
     "separate_downsample": "separate d.s. conv (ConvNeXt-T)",
-}  # fmt: skip
+}
 ROUNDING = 0.005  # G: Table 10 prints two decimals
 FIRST, LAST = "resnet50", "separate_downsample"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def roadmap_compute(step: str) -> tuple[float, int]:
     """(10^9 multiply-adds at 224x224, parameters) of a step's full-size ImageNet network."""
     import torch
 
-    from ablate.claims.measure import count_params, gmacs, lab_model
+    from ablate.census.measure import count_params, gmacs, lab_model
 
     model = lab_model("convnext_roadmap", step=step)
     return gmacs(model, torch.empty(1, 3, 224, 224, device="meta")), count_params(model)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def norm_gflops(step: str) -> float:
     """What fvcore (the paper's counter) adds for a step's norm layers at 224x224 and we do not
     count: 5 FLOPs per element of an affine LayerNorm, 2 of a BatchNorm in eval mode (10^9)."""
     import torch
     import torch.nn as nn
 
-    from ablate.claims.measure import lab_model, run_with_hooks
+    from ablate.census.measure import lab_model, run_with_hooks
     from ablate.models.layers import ChannelLayerNorm
 
     model, total = lab_model("convnext_roadmap", step=step), [0]
@@ -102,13 +114,24 @@ def effects(runs: pd.DataFrame, order: list[str], pub: dict) -> pd.DataFrame:
         paper, paper_sd = _published(pub, arm)
         paper_parent = _published(pub, parent)[0] if parent else math.nan
         gmac, params = roadmap_compute(step_of(arm))
-        rows.append({
-            "arm": arm, "step": LABELS.get(arm, arm), "parent": parent, "n": len(acc_of[arm]),
-            "gmacs_224": gmac, "paper_gflops": (pub.get("gflops") or {}).get(step_of(arm), math.nan),
-            "params_224": params, "acc_mean": mean, "acc_ci_low": low, "acc_ci_high": high,
-            "effect": mean - acc_of[parent].mean() if parent in acc_of else math.nan,
-            "paper_acc": paper, "paper_acc_std": paper_sd, "paper_effect": paper - paper_parent,
-        })  # fmt: skip
+        rows.append(
+            {
+                "arm": arm,
+                "step": LABELS.get(arm, arm),
+                "parent": parent,
+                "n": len(acc_of[arm]),
+                "gmacs_224": gmac,
+                "paper_gflops": (pub.get("gflops") or {}).get(step_of(arm), math.nan),
+                "params_224": params,
+                "acc_mean": mean,
+                "acc_ci_low": low,
+                "acc_ci_high": high,
+                "effect": mean - acc_of[parent].mean() if parent in acc_of else math.nan,
+                "paper_acc": paper,
+                "paper_acc_std": paper_sd,
+                "paper_effect": paper - paper_parent,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -118,15 +141,19 @@ def _signed(v: float, scale: float = 100.0) -> str:
 
 def table_md(t: pd.DataFrame) -> str:
     acc = RUN_METRICS["final_test_accuracy"]
-    md = pd.DataFrame({
-        "step": t.step, "GMACs@224 (ours)": [f"{v:.2f}" for v in t.gmacs_224],
-        "Table 10 GFLOPs": ["" if pd.isna(v) else f"{v:.2f}" for v in t.paper_gflops],
-        "params@224": [f"{v / 1e6:.2f}M" for v in t.params_224], "n": t.n,
-        "our test acc %": [fmt(m, lo, hi, acc) for m, lo, hi in zip(t.acc_mean, t.acc_ci_low, t.acc_ci_high)],
-        "our effect (pp)": [_signed(v) for v in t.effect],
-        "paper IN-1K %": ["" if pd.isna(v) else f"{v:.2f}" for v in t.paper_acc],
-        "paper effect (pp)": [_signed(v, 1.0) for v in t.paper_effect],
-    })  # fmt: skip
+    md = pd.DataFrame(
+        {
+            "step": t.step,
+            "GMACs@224 (ours)": [f"{v:.2f}" for v in t.gmacs_224],
+            "Table 10 GFLOPs": ["" if pd.isna(v) else f"{v:.2f}" for v in t.paper_gflops],
+            "params@224": [f"{v / 1e6:.2f}M" for v in t.params_224],
+            "n": t.n,
+            "our test acc %": [fmt(m, lo, hi, acc) for m, lo, hi in zip(t.acc_mean, t.acc_ci_low, t.acc_ci_high)],
+            "our effect (pp)": [_signed(v) for v in t.effect],
+            "paper IN-1K %": ["" if pd.isna(v) else f"{v:.2f}" for v in t.paper_acc],
+            "paper effect (pp)": [_signed(v, 1.0) for v in t.paper_effect],
+        }
+    )
     return markdown_table(md)
 
 
@@ -143,9 +170,13 @@ def compute_verdict(pub: dict):
                 off.append(f"{step}: {ours:.3f} vs {published[step]:.2f}")
     agree = sum(s in published for s in STEPS) - len(off)
     return exact_check(
-        "compute", "every step's multiply-adds at 224x224 equal Table 10's GFLOPs (to its rounding)",
-        not off, f"{agree} of {len(published)} steps agree within {ROUNDING} G"
-        + (f"; differ: {'; '.join(off)}" if off else "") + " (exact: architecture, not training)")  # fmt: skip
+        "compute",
+        "every step's multiply-adds at 224x224 equal Table 10's GFLOPs (to its rounding)",
+        not off,
+        f"{agree} of {len(published)} steps agree within {ROUNDING} G"
+        + (f"; differ: {'; '.join(off)}" if off else "")
+        + " (exact: architecture, not training)",
+    )
 
 
 def compute_notes(pub: dict) -> list[str]:
@@ -162,14 +193,16 @@ def compute_notes(pub: dict) -> list[str]:
                 f"multiply-adds, and even counted as fvcore counts them the norms come to "
                 f"{norm_gflops('layer_norm'):.3f} G (BatchNorms of the step before: {norm_gflops('fewer_norms'):.3f} G). "
                 "We could not derive Table 10's number from the architecture; it equals ConvNeXt-T's own "
-                "compute (the next row, and torchvision's 4.46).")  # fmt: skip
+                "compute (the next row, and torchvision's 4.46)."
+            )
     if LAST in published:
         ours = roadmap_compute(LAST)[0]
         if abs(ours - published[LAST]) > ROUNDING:
             notes.append(
                 f"ConvNeXt-T: Table 10 lists {published[LAST]:.2f}, we count {ours:.3f} (torchvision publishes "
                 f"4.46 for the same network). Counting its LayerNorms as fvcore, the paper's counter, does (5 "
-                f"FLOPs per element) adds {norm_gflops(LAST):.3f} G; we cannot account for the rest.")  # fmt: skip
+                f"FLOPs per element) adds {norm_gflops(LAST):.3f} G; we cannot account for the rest."
+            )
     return notes
 
 
@@ -195,8 +228,10 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> dict[str, F
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(1, 2, sharey=True)
         y = list(range(len(t)))[::-1]
-        panels = ((axes[0], 100 * t.acc_mean, 100 * half, "C0", "our runs: test accuracy (%), 95% CI"),
-                  (axes[1], t.paper_acc, t.paper_acc_std.fillna(0), "C7", "Liu et al. 2022: ImageNet-1k top-1 (%)"))  # fmt: skip
+        panels = (
+            (axes[0], 100 * t.acc_mean, 100 * half, "C0", "our runs: test accuracy (%), 95% CI"),
+            (axes[1], t.paper_acc, t.paper_acc_std.fillna(0), "C7", "Liu et al. 2022: ImageNet-1k top-1 (%)"),
+        )
         for ax, acc, sd, color, title in panels:
             ok = acc.notna()
             ax.barh([yy for yy, k in zip(y, ok) if k], acc[ok], xerr=sd[ok], color=color, alpha=0.75, capsize=2)
@@ -223,18 +258,24 @@ def roadmap_gap_note(runs: pd.DataFrame) -> list[str]:
         return []
     test, train = 100 * ends.final_test_error, 100 * ends.final_train_error
     fits_slower = train[LAST] > train[FIRST]
-    note = (f"ConvNeXt-T ends below ResNet-50 with the same recipe: test error {test[LAST]:.1f}% vs "
-            f"{test[FIRST]:.1f}%, training error {train[LAST]:.1f}% vs {train[FIRST]:.1f}%. "
-            + ("It fits the training images more slowly too, so the gap measured here is one of "
-               "optimisation at this budget, not of overfitting; "
-               if fits_slower else
-               "It fits the training images as well or better, so the gap is one of generalisation "
-               "(ConvNeXt-T's weaker inductive biases on this little data); ")
-            + "the paper's +3.2 points are after 300 ImageNet epochs.")  # fmt: skip
+    note = (
+        f"ConvNeXt-T ends below ResNet-50 with the same recipe: test error {test[LAST]:.1f}% vs "
+        f"{test[FIRST]:.1f}%, training error {train[LAST]:.1f}% vs {train[FIRST]:.1f}%. "
+        + (
+            "It fits the training images more slowly too, so the gap measured here is one of "
+            "optimisation at this budget, not of overfitting; "
+            if fits_slower
+            else "It fits the training images as well or better, so the gap is one of generalisation "
+            "(ConvNeXt-T's weaker inductive biases on this little data); "
+        )
+        + "the paper's +3.2 points are after 300 ImageNet epochs."
+    )
     if set(runs["cfg.data.name"]) == {"cifar10"}:
-        note += (" On 32x32 images both stems divide the side by 4 and each later stage by 2: stage maps "
-                 "of 8, 4, 2 and 1 px, where a 7x7 kernel has at most an 8x8 map to see (ImageNet's "
-                 "224x224 gives 56 to 7).")  # fmt: skip
+        note += (
+            " On 32x32 images both stems divide the side by 4 and each later stage by 2: stage maps "
+            "of 8, 4, 2 and 1 px, where a 7x7 kernel has at most an 8x8 map to see (ImageNet's "
+            "224x224 gives 56 to 7)."
+        )
     return [note]
 
 
@@ -254,6 +295,8 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
         *roadmap_gap_note(runs),
     ]
     if "imagefolder" not in set(runs["cfg.data.name"]):
-        out.append("The paper's numbers are ImageNet-1k at 224x224 after 300 epochs; ours are a small-scale "
-                   "proxy: set our effects beside the paper's by sign, not by size.")  # fmt: skip
+        out.append(
+            "The paper's numbers are ImageNet-1k at 224x224 after 300 epochs; ours are a small-scale "
+            "proxy: set our effects beside the paper's by sign, not by size."
+        )
     return out

@@ -12,8 +12,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ablate.analysis.tables import fmt, markdown_table, mean_ci
+from ablate.report.tables import fmt, markdown_table, mean_ci
 from ablate.verdicts.metrics import RUN_METRICS
+
+__all__ = ["TITLE", "derive", "table", "figures", "notes"]  # the hooks (ablate.hooks)
 
 TITLE = "Degradation: plain vs residual networks (He et al. 2015, Fig. 6, Table 6)"
 
@@ -33,8 +35,14 @@ def table(runs: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, str] | None:
     rows = []
     for arm, g in runs.groupby("arm", sort=False):
         mean, _, low, high = mean_ci(g.final_test_error)
-        rows.append({"arm": arm, "n": len(g), "test error % (ours)": fmt(mean, low, high, RUN_METRICS["final_test_error"]),
-                     "test error % (Table 6)": pub.get(arm)})  # fmt: skip
+        rows.append(
+            {
+                "arm": arm,
+                "n": len(g),
+                "test error % (ours)": fmt(mean, low, high, RUN_METRICS["final_test_error"]),
+                "test error % (Table 6)": pub.get(arm),
+            }
+        )
     t = pd.DataFrame(rows)
     return t, "Ours beside He et al.'s Table 6 (CIFAR-10 test error):\n\n" + markdown_table(t)
 
@@ -45,7 +53,9 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict, smooth: int = 
     meta = runs[["run_id", "family", "depth"]]
     c = curves[curves.metric.isin(["train/error", "test/error"])].merge(meta, on="run_id").sort_values("step")
     train = c.metric == "train/error"
-    c.loc[train, "value"] = c[train].groupby("run_id")["value"].transform(lambda v: v.rolling(smooth, min_periods=1).mean())
+    c.loc[train, "value"] = (
+        c[train].groupby("run_id")["value"].transform(lambda v: v.rolling(smooth, min_periods=1).mean())
+    )
     c["error %"] = 100 * c["value"]
     c["split"] = c.metric.map({"train/error": "train", "test/error": "test"})
     depths = sorted(runs.depth.unique())
@@ -56,9 +66,19 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict, smooth: int = 
         for ax, family in zip(axes, ("plain", "residual")):
             sub = c[c.family == family]
             if not sub.empty:
-                sns.lineplot(data=sub, x="step", y="error %", hue="depth", style="split", palette=palette,
-                             dashes={"train": (4, 2), "test": ""}, errorbar=None, ax=ax,
-                             hue_order=[d for d in depths if d in set(sub.depth)], style_order=["train", "test"])  # fmt: skip
+                sns.lineplot(
+                    data=sub,
+                    x="step",
+                    y="error %",
+                    hue="depth",
+                    style="split",
+                    palette=palette,
+                    dashes={"train": (4, 2), "test": ""},
+                    errorbar=None,
+                    ax=ax,
+                    hue_order=[d for d in depths if d in set(sub.depth)],
+                    style_order=["train", "test"],
+                )
             ax.set(title=f"{family} networks", xlabel="iterations")
         axes[0].set_ylabel("error (%)  — dashed: training, solid: test")
         fig.suptitle("Degradation (He et al. 2015, Fig. 6), from our runs; mean over seeds")

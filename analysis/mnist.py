@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.analysis.tables import fmt, markdown_table, mean_ci
+from ablate.report.tables import fmt, markdown_table, mean_ci
 from ablate.verdicts.metrics import RUN_METRICS
+
+__all__ = ["TITLE", "table", "notes"]  # the hooks (ablate.hooks)
 
 TITLE = "MNIST: our CNN vs LeNet-5 vs SimpleResNet (seed 000's table; LeCun et al. 1998)"
 
@@ -27,17 +29,24 @@ def table(runs: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, str] | None:
     rows = []
     for model, g in runs.groupby("cfg.model.name", sort=False):
         mean, _, low, high = mean_ci(1 - g.final_test_error)
-        rows.append({
-            "model": model, "n": len(g),
-            "test accuracy % (ours)": fmt(mean, low, high, RUN_METRICS["final_test_accuracy"]),
-            "test accuracy % (seed 000)": f"~{acc[model]:g}" if model in acc else None,
-            "test accuracy % (LeCun et al. 1998, 32x32)": (f"{100 - lenet_1998:.2f}"
-                                                          if model == "lenet5_28" and lenet_1998 is not None else None),
-            "parameters (ours)": f"{int(g.params.iloc[0]):,}",
-            "parameters (seed 000)": f"{params[model]:,}" if model in params else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": model,
+                "n": len(g),
+                "test accuracy % (ours)": fmt(mean, low, high, RUN_METRICS["final_test_accuracy"]),
+                "test accuracy % (seed 000)": f"~{acc[model]:g}" if model in acc else None,
+                "test accuracy % (LeCun et al. 1998, 32x32)": (
+                    f"{100 - lenet_1998:.2f}" if model == "lenet5_28" and lenet_1998 is not None else None
+                ),
+                "parameters (ours)": f"{int(g.params.iloc[0]):,}",
+                "parameters (seed 000)": f"{params[model]:,}" if model in params else None,
+            }
+        )
     t = pd.DataFrame(rows)
-    return t, "Ours beside seed 000's table and LeCun et al. 1998 (MNIST test set, 10,000 images):\n\n" + markdown_table(t)
+    return (
+        t,
+        "Ours beside seed 000's table and LeCun et al. 1998 (MNIST test set, 10,000 images):\n\n" + markdown_table(t),
+    )
 
 
 def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
@@ -45,8 +54,11 @@ def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
     sizes = runs["data_sizes"].iloc[0] if "data_sizes" in runs and len(runs) else {}
     train = sizes.get("train") if isinstance(sizes, dict) else None
     epochs = f" ({steps[-1] * int(runs['cfg.data.batch_size'].iloc[0]) / train:.1f} epochs)" if train and steps else ""
-    profiles = {p: (spec.get("profiles") or {}).get(p, {}).get("description") for p in sorted(set(runs.profile))} \
-        if "profile" in runs else {}
+    profiles = (
+        {p: (spec.get("profiles") or {}).get(p, {}).get("description") for p in sorted(set(runs.profile))}
+        if "profile" in runs
+        else {}
+    )
     return [
         *[f"Profile `{p}`: {' '.join(d.split())}" for p, d in profiles.items() if d],
         *_receptive_field_note(runs),
@@ -69,7 +81,9 @@ def _receptive_field_note(runs: pd.DataFrame) -> list[str]:
 
     net = build_model("simple_resnet")
     rf = receptive_field(nn.Sequential(net.stem, net.blocks))
-    return [f"SimpleResNet (as inferred from the seed's counts) has seven 3x3 convs at stride 1 and no pooling "
-            f"before its global average: each of the 32 features it averages sees {rf}x{rf} pixels of the 28x28 "
-            "digit, where our CNN's and LeNet-5's fully connected layers see all of it. That is a difference "
-            "between the nets beside the shortcut and BatchNorm, not tested separately here."]
+    return [
+        f"SimpleResNet (as inferred from the seed's counts) has seven 3x3 convs at stride 1 and no pooling "
+        f"before its global average: each of the 32 features it averages sees {rf}x{rf} pixels of the 28x28 "
+        "digit, where our CNN's and LeNet-5's fully connected layers see all of it. That is a difference "
+        "between the nets beside the shortcut and BatchNorm, not tested separately here."
+    ]

@@ -48,11 +48,9 @@ def main() -> int:
     torch.set_num_threads(1)
     print(f"one CPU thread, batch {BATCH} at {SIDE}x{SIDE}, {TIMED} timed steps")
     for step in STEPS:
-        net = convnext_roadmap(step=step, width_mult=0.25, depth_div=3, num_classes=10,
-                               drop_path=0.05)  # fmt: skip
+        net = convnext_roadmap(step=step, width_mult=0.25, depth_div=3, num_classes=10, drop_path=0.05)
         plain, fast = ms_per_step(as_plain(net)), ms_per_step(net)
-        print(f"{step:22s} plain NCHW {plain:6.1f} ms   as built {fast:6.1f} ms   "
-              f"speed-up {plain / fast:.2f}x")  # fmt: skip
+        print(f"{step:22s} plain NCHW {plain:6.1f} ms   as built {fast:6.1f} ms   speed-up {plain / fast:.2f}x")
     return 0
 
 

@@ -34,20 +34,38 @@ def main() -> int:
         exp = load_experiment(str(path))
 
         def train_times(root: Path) -> list[float]:
-            return [results.read_summary(results.run_dir(root, exp.name, c.run_id))["wall_time_s"]
-                    for c in exp.cells]  # fmt: skip
+            return [results.read_summary(results.run_dir(root, exp.name, c.run_id))["wall_time_s"] for c in exp.cells]
 
         local = Path(tmp) / "local"
-        subprocess.run([sys.executable, "-m", "ablate", "run", str(path), "--results-dir", str(local),
-                        "--wandb", "off", "--no-progress", "--no-analysis", "--accelerator", "cpu"],
-                       cwd=H.REPO, check=True, timeout=600)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ablate",
+                "run",
+                str(path),
+                "--results-dir",
+                str(local),
+                "--wandb",
+                "off",
+                "--no-progress",
+                "--no-analysis",
+                "--accelerator",
+                "cpu",
+            ],
+            cwd=H.REPO,
+            check=True,
+            timeout=600,
+        )
         with H.dev_cluster() as env:
             remote = Path(tmp) / "slurm"
             H.ablate(env, "submit", str(path), "--results-dir", str(remote), "--time", "10", "--wandb", "off")
             H.wait_until_idle(env, remote, timeout=600)
         t_local, t_slurm = statistics.mean(train_times(local)), statistics.mean(train_times(remote))
-    print(f"quick plain-20 cell, training wall time: local {t_local:.1f} s, SLURM {t_slurm:.1f} s; "
-          f"ratio {t_slurm / t_local:.2f} (target <= 1.5)")
+    print(
+        f"quick plain-20 cell, training wall time: local {t_local:.1f} s, SLURM {t_slurm:.1f} s; "
+        f"ratio {t_slurm / t_local:.2f} (target <= 1.5)"
+    )
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 ZIP = SHARED_DATA / "cifar-10-jpeg-LOSSY" / "cifar10_jpeg_lossy.zip"
 CLASSES = ("airplane", "cat", "ship")

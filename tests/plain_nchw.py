@@ -17,9 +17,14 @@ def as_plain(net: nn.Module) -> nn.Module:
     for module in list(plain.modules()):
         for name, child in module.named_children():
             if isinstance(child, SameConv2d):
-                conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size,
-                                 padding=child.padding, groups=child.groups,
-                                 bias=child.bias is not None)  # fmt: skip
+                conv = nn.Conv2d(
+                    child.in_channels,
+                    child.out_channels,
+                    child.kernel_size,
+                    padding=child.padding,
+                    groups=child.groups,
+                    bias=child.bias is not None,
+                )
                 conv.load_state_dict(child.state_dict())
                 setattr(module, name, conv)
     return plain

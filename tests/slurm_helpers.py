@@ -10,9 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_CLUSTER = REPO / "slurm" / "dev-cluster.sh"
@@ -53,10 +53,12 @@ def dev_cluster(max_array_size: int = 1001, cred_expire: int = 5) -> Iterator[di
     """A private one-node cluster (own state dir, own ports); yields the env for SLURM clients."""
     state = tempfile.mkdtemp(prefix="ablate-slurm-")  # short: munge's socket path must be < 108 chars
     env = {
-        **os.environ, "ABLATE_SLURM_DIR": state, "ABLATE_SLURM_PORT": str(free_port_pair()),
+        **os.environ,
+        "ABLATE_SLURM_DIR": state,
+        "ABLATE_SLURM_PORT": str(free_port_pair()),
         "ABLATE_SLURM_MAX_ARRAY_SIZE": str(max_array_size),
         "ABLATE_SLURM_CRED_EXPIRE": str(cred_expire),
-    }  # fmt: skip
+    }
     t0 = time.monotonic()
     up = subprocess.run(["bash", str(DEV_CLUSTER), "up"], env=env, capture_output=True, text=True)
     if up.returncode != 0:
@@ -73,8 +75,9 @@ def dev_cluster(max_array_size: int = 1001, cred_expire: int = 5) -> Iterator[di
 
 
 def ablate(env: dict, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "ablate", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "ablate", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"ablate {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc

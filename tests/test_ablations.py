@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.helpers import TINY, run_cli
 
 EXPERIMENTS = ("activation", "kernels", "batchnorm")
 TINY_NO_WIDTH = [s for s in TINY if not s.startswith("model.width")]

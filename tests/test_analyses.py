@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.analysis.pipeline import analyze_frames
 from ablate.experiment import load_experiment
+from ablate.report.pipeline import analyze_frames
 from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED
 from tests.frames import by_id, frames
 
@@ -18,10 +18,18 @@ def analyse(name, profile="quick", overrides=(), **kw):
 
 # ----------------------------------------------------------------------------- degradation
 def test_degradation_holds_when_plain_degrades_and_residual_does_not():
-    a = analyse("degradation", "paper",
-                final={"plain-20": [0.10, 0.11, 0.12], "plain-56": [0.30, 0.31, 0.32], "plain-110": [0.60, 0.62, 0.61],
-                       "residual-20": [0.09, 0.10, 0.095], "residual-56": [0.05, 0.052, 0.051],
-                       "residual-110": [0.03, 0.031, 0.032]})  # fmt: skip
+    a = analyse(
+        "degradation",
+        "paper",
+        final={
+            "plain-20": [0.10, 0.11, 0.12],
+            "plain-56": [0.30, 0.31, 0.32],
+            "plain-110": [0.60, 0.62, 0.61],
+            "residual-20": [0.09, 0.10, 0.095],
+            "residual-56": [0.05, 0.052, 0.051],
+            "residual-110": [0.03, 0.031, 0.032],
+        },
+    )
     v = by_id(a)
     assert {x.outcome for x in v.values()} == {HOLDS}, [x.line() for x in a.verdicts]
     assert v["plain-56-worse"].a.label == "plain-56"  # selected by config, shown by arm
@@ -29,9 +37,19 @@ def test_degradation_holds_when_plain_degrades_and_residual_does_not():
 
 
 def test_degradation_noise_is_unresolved_and_reversal_refuted():
-    a = analyse("degradation", "paper", overrides=["seeds=[0,1]"], final={"plain-20": [0.10, 0.30], "plain-56": [0.12, 0.29], "plain-110": [0.60, 0.62],
-                                      "residual-20": [0.05, 0.051], "residual-56": [0.09, 0.091],
-                                      "residual-110": [0.031, 0.03]})  # fmt: skip
+    a = analyse(
+        "degradation",
+        "paper",
+        overrides=["seeds=[0,1]"],
+        final={
+            "plain-20": [0.10, 0.30],
+            "plain-56": [0.12, 0.29],
+            "plain-110": [0.60, 0.62],
+            "residual-20": [0.05, 0.051],
+            "residual-56": [0.09, 0.091],
+            "residual-110": [0.031, 0.03],
+        },
+    )
     v = by_id(a)
     assert v["plain-56-worse"].outcome == UNRESOLVED and v["plain-56-worse"].seeds_needed != 2
     assert v["residual-56-better"].outcome == REFUTED
@@ -40,7 +58,9 @@ def test_degradation_noise_is_unresolved_and_reversal_refuted():
 def test_degradation_diverged_plain_110_counts_as_100_percent_error():
     exp = load_experiment("degradation", "paper", ["seeds=[0,1]"])
     p110 = [c.run_id for c in exp.cells if c.arm == "plain-110"]
-    a = analyze_frames(exp, *frames(exp, final={"plain-56": [0.30, 0.31], "plain-110": [0.20, 0.21]}, diverged=set(p110)))
+    a = analyze_frames(
+        exp, *frames(exp, final={"plain-56": [0.30, 0.31], "plain-110": [0.20, 0.21]}, diverged=set(p110))
+    )
     v = by_id(a)["plain-110-worse"]
     assert v.a.values == [1.0, 1.0] and v.outcome == HOLDS
     assert by_id(a)["residual-fixes-56"].outcome == "not measured"
@@ -49,9 +69,16 @@ def test_degradation_diverged_plain_110_counts_as_100_percent_error():
 def test_degradation_quick_tests_no_degradation_not_depth_gains():
     # Both residual nets fit the 1,293 quick digits (a 0% floor): the quick profile claims that
     # residual-56 is no worse than residual-20 within a point; "lower" is the paper profile's.
-    a = analyse("degradation", overrides=["seeds=[0,1,2]"],
-                final={"plain-20": [0.004, 0.005, 0.006], "plain-56": [0.45, 0.50, 0.48],
-                       "residual-20": [0.0008, 0.0008, 0.0], "residual-56": [0.0015, 0.003, 0.0008]})  # fmt: skip
+    a = analyse(
+        "degradation",
+        overrides=["seeds=[0,1,2]"],
+        final={
+            "plain-20": [0.004, 0.005, 0.006],
+            "plain-56": [0.45, 0.50, 0.48],
+            "residual-20": [0.0008, 0.0008, 0.0],
+            "residual-56": [0.0015, 0.003, 0.0008],
+        },
+    )
     v = by_id(a)
     assert set(v) == {"plain-56-worse", "residual-56-no-worse", "residual-fixes-56"}
     assert {x.outcome for x in v.values()} == {HOLDS}, [x.line() for x in a.verdicts]
@@ -60,35 +87,61 @@ def test_degradation_quick_tests_no_degradation_not_depth_gains():
 
 # ----------------------------------------------------------------------------- activation
 def test_activation_six_times_faster_holds_and_uses_epochs_of_records():
-    a = analyse("activation", final={"relu": [0.1] * 3, "tanh": [0.1] * 3},
-                hits={"relu": [20, 24, 22], "tanh": [140, 150, 130]}, curve="train/error")
+    a = analyse(
+        "activation",
+        final={"relu": [0.1] * 3, "tanh": [0.1] * 3},
+        hits={"relu": [20, 24, 22], "tanh": [140, 150, 130]},
+        curve="train/error",
+    )
     v = by_id(a)
     assert v["relu-faster"].outcome == HOLDS and v["several-times-faster"].outcome == HOLDS
     assert v["several-times-faster"].scale == "log ratio"
 
 
 def test_activation_tanh_as_fast_refutes_several_times():
-    a = analyse("activation", final={"relu": [0.1] * 3, "tanh": [0.1] * 3},
-                hits={"relu": [40, 44, 48], "tanh": [38, 46, 50]}, curve="train/error")
+    a = analyse(
+        "activation",
+        final={"relu": [0.1] * 3, "tanh": [0.1] * 3},
+        hits={"relu": [40, 44, 48], "tanh": [38, 46, 50]},
+        curve="train/error",
+    )
     v = by_id(a)
     assert v["several-times-faster"].outcome == REFUTED and v["relu-faster"].outcome == UNRESOLVED
 
 
 def test_activation_relu_never_reaching_the_target_cannot_hold():
-    a = analyse("activation", final={"relu": [0.1] * 3, "tanh": [0.1] * 3},
-                hits={"relu": [None, 20, 22], "tanh": [150, 160, 170]}, curve="train/error")
+    a = analyse(
+        "activation",
+        final={"relu": [0.1] * 3, "tanh": [0.1] * 3},
+        hits={"relu": [None, 20, 22], "tanh": [150, 160, 170]},
+        curve="train/error",
+    )
     v = by_id(a)["relu-faster"]
     assert v.outcome == UNRESOLVED and v.a.censored == [True, False, False]
 
 
 # ----------------------------------------------------------------------------- batchnorm
 def test_batchnorm_claims_of_the_quick_profile():
-    final = {"mlp": [0.1, 0.11, 0.12], "mlp-bn": [0.05, 0.055, 0.052], "conv-x5": [0.9, 0.9001, 0.901],
-             "conv-bn-x5": [0.05, 0.06, 0.055], "conv-x30": [0.9, 0.91, 0.905], "conv-bn-x30": [0.95, 0.96, 0.955],
-             "conv-x1": [0.1, 0.1, 0.1], "conv-bn-x1": [0.1, 0.1, 0.1]}
-    hits = {"mlp": [2000, 2200, 2100], "mlp-bn": [300, 400, 350], "conv-x1": [150, 165, 180],
-            "conv-bn-x1": [60, 75, 60], "conv-x5": [None] * 3, "conv-bn-x5": [120, 135, 150],
-            "conv-x30": [None] * 3, "conv-bn-x30": [None] * 3}
+    final = {
+        "mlp": [0.1, 0.11, 0.12],
+        "mlp-bn": [0.05, 0.055, 0.052],
+        "conv-x5": [0.9, 0.9001, 0.901],
+        "conv-bn-x5": [0.05, 0.06, 0.055],
+        "conv-x30": [0.9, 0.91, 0.905],
+        "conv-bn-x30": [0.95, 0.96, 0.955],
+        "conv-x1": [0.1, 0.1, 0.1],
+        "conv-bn-x1": [0.1, 0.1, 0.1],
+    }
+    hits = {
+        "mlp": [2000, 2200, 2100],
+        "mlp-bn": [300, 400, 350],
+        "conv-x1": [150, 165, 180],
+        "conv-bn-x1": [60, 75, 60],
+        "conv-x5": [None] * 3,
+        "conv-bn-x5": [120, 135, 150],
+        "conv-x30": [None] * 3,
+        "conv-bn-x30": [None] * 3,
+    }
     v = by_id(analyse("batchnorm", overrides=["seeds=[0,1,2]"], final=final, hits=hits))
     assert v["faster-mlp"].outcome == HOLDS and v["faster-conv"].outcome == HOLDS, v["faster-mlp"].line()
     assert v["bn-trains-at-x5"].outcome == HOLDS and v["bn-trains-at-x30"].outcome == REFUTED
@@ -97,16 +150,28 @@ def test_batchnorm_claims_of_the_quick_profile():
 
 
 def test_two_seeds_of_a_moderate_effect_stay_unresolved():
-    v = by_id(analyse("batchnorm", final={"mlp": [0.1, 0.11], "mlp-bn": [0.05, 0.055]},
-                      hits={"mlp": [500, 800], "mlp-bn": [300, 500]}))
+    v = by_id(
+        analyse(
+            "batchnorm",
+            final={"mlp": [0.1, 0.11], "mlp-bn": [0.05, 0.055]},
+            hits={"mlp": [500, 800], "mlp-bn": [300, 500]},
+        )
+    )
     assert v["faster-mlp"].outcome == UNRESOLVED and v["faster-mlp"].seeds_needed >= 3
 
 
 # ----------------------------------------------------------------------------- kernels
 def test_kernels_structure_is_exact_and_measured():
-    a = analyse("kernels", overrides=["seeds=[0,1,2]"],
-                final={"3x3x2": [0.05, 0.06, 0.09], "5x5": [0.08, 0.05, 0.07], "3x3x3": [0.10, 0.11, 0.105],
-                       "7x7": [0.07, 0.075, 0.072]})  # fmt: skip
+    a = analyse(
+        "kernels",
+        overrides=["seeds=[0,1,2]"],
+        final={
+            "3x3x2": [0.05, 0.06, 0.09],
+            "5x5": [0.08, 0.05, 0.07],
+            "3x3x3": [0.10, 0.11, 0.105],
+            "7x7": [0.07, 0.075, 0.072],
+        },
+    )
     v = by_id(a)
     for pair in ("3x3x2", "3x3x3"):
         for what in ("receptive-field", "weights", "compute"):
@@ -118,9 +183,18 @@ def test_kernels_structure_is_exact_and_measured():
 
 # ----------------------------------------------------------------------------- convnext
 def test_convnext_compute_check_and_step_claims():
-    a = analyse("convnext", "paper", ["seeds=[0,1]"], final={"resnet50-torchvision-recipe": [0.50, 0.51], "resnet50": [0.40, 0.41],
-                                   "stage_ratio": [0.30, 0.31], "patchify_stem": [0.40, 0.50],
-                                   "separate_downsample": [0.20, 0.21]})  # errors, so accuracy rises
+    a = analyse(
+        "convnext",
+        "paper",
+        ["seeds=[0,1]"],
+        final={
+            "resnet50-torchvision-recipe": [0.50, 0.51],
+            "resnet50": [0.40, 0.41],
+            "stage_ratio": [0.30, 0.31],
+            "patchify_stem": [0.40, 0.50],
+            "separate_downsample": [0.20, 0.21],
+        },
+    )  # errors, so accuracy rises
     v = by_id(a)
     assert v["compute"].scale == "exact" and v["compute"].outcome == REFUTED  # 14 of 16, see docs
     assert "14 of 16 steps agree" in v["compute"].statistic()
@@ -130,12 +204,16 @@ def test_convnext_compute_check_and_step_claims():
     assert t.loc["stage_ratio", "parent"] == "resnet50" and round(t.loc["stage_ratio", "paper_effect"], 2) == 0.54
 
 
-
 def test_convnext_quick_tests_the_recipe_and_the_roadmap_only():
     # Its three arms: the single steps (tenths of a point each) are claims of the full profiles.
-    a = analyse("convnext", final={"resnet50-torchvision-recipe": [0.50, 0.51, 0.52, 0.50],
-                                   "resnet50": [0.40, 0.41, 0.40, 0.42],
-                                   "separate_downsample": [0.45, 0.46, 0.44, 0.45]})  # fmt: skip
+    a = analyse(
+        "convnext",
+        final={
+            "resnet50-torchvision-recipe": [0.50, 0.51, 0.52, 0.50],
+            "resnet50": [0.40, 0.41, 0.40, 0.42],
+            "separate_downsample": [0.45, 0.46, 0.44, 0.45],
+        },
+    )
     v = by_id(a)
     assert set(v) == {"recipe", "roadmap", "compute"}
     assert v["recipe"].outcome == HOLDS and v["roadmap"].outcome == REFUTED
@@ -145,7 +223,9 @@ def test_convnext_quick_tests_the_recipe_and_the_roadmap_only():
 
 def test_convnext_gap_on_the_test_set_only_reads_as_generalisation():
     exp = load_experiment("convnext", "quick")
-    runs, curves = frames(exp, final={"resnet50": [0.40, 0.41, 0.40, 0.42], "separate_downsample": [0.45, 0.46, 0.44, 0.45]})
+    runs, curves = frames(
+        exp, final={"resnet50": [0.40, 0.41, 0.40, 0.42], "separate_downsample": [0.45, 0.46, 0.44, 0.45]}
+    )
     runs.loc[runs.arm == "separate_downsample", "final_train_error"] = 0.30  # fits better, tests worse
     gap = [n for n in analyze_frames(exp, runs, curves).notes if n.startswith("ConvNeXt-T ends below")]
     assert len(gap) == 1 and "one of generalisation" in gap[0] and "training error 30.0% vs 40.8%" in gap[0]

@@ -5,7 +5,6 @@ and the analysis computes its verdicts on hand-made frames, including frames whe
 import dataclasses
 import json
 
-import pandas as pd
 import pytest
 import torch
 
@@ -13,7 +12,7 @@ from ablate.experiment import load_experiment
 from ablate.models import build_model
 from ablate.models.convnext_roadmap import ROADMAP, ROADMAP_CHANGES, STEPS
 from ablate.models.layers import SameConv2d
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from tests.plain_nchw import as_plain
 
 # Steps whose Table 10 compute we reproduce to its two decimals (the others are explained in the
@@ -23,9 +22,10 @@ EXPLAINED_OFF = {"layer_norm", "separate_downsample"}
 
 @pytest.fixture(scope="module")
 def compute():
-    from ablate.analysis.modules import load_analysis
+    from ablate.hooks import load_module
+    from ablate.search_path import find_experiment
 
-    roadmap_compute = load_analysis("convnext", "convnext.yaml").roadmap_compute
+    roadmap_compute = load_module("convnext", find_experiment("convnext"))[1].roadmap_compute
 
     return {step: roadmap_compute(step) for step in STEPS}
 
@@ -51,7 +51,7 @@ def test_compute_at_224_matches_table_10(compute):
 def test_ends_of_the_roadmap_are_torchvisions_resnet50_and_convnext_tiny(compute):
     from torchvision.models import convnext_tiny, resnet50
 
-    from ablate.claims.measure import count_params, gmacs
+    from ablate.census.measure import count_params, gmacs
 
     x = torch.empty(1, 3, 224, 224, device="meta")
     with torch.device("meta"):
@@ -66,8 +66,9 @@ def test_ends_of_the_roadmap_are_torchvisions_resnet50_and_convnext_tiny(compute
 
 
 def test_small_scale_network_trains_a_step_on_32x32():
-    net = build_model("convnext_roadmap", step="separate_downsample", width_mult=0.125, depth_div=3,
-                      num_classes=10, drop_path=0.1)  # fmt: skip
+    net = build_model(
+        "convnext_roadmap", step="separate_downsample", width_mult=0.125, depth_div=3, num_classes=10, drop_path=0.1
+    )
     stage_blocks = [sum(1 for m in s if m.__class__.__name__ == "Block") for s in net.stages]
     assert stage_blocks == [1, 1, 3, 1]  # Swin's 1:1:3:1 ratio survives depth_div=3
     x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
@@ -130,19 +131,46 @@ def test_experiment_file_validates_both_profiles():
 
 
 def test_bad_step_in_an_override_is_one_line_before_training(tmp_path):
-    res = run_cli("run", "convnext", "--set", "model.step=resnet51", "--results-dir", str(tmp_path),
-                  "--wandb", "off", "--no-progress")  # fmt: skip
+    res = run_cli(
+        "run",
+        "convnext",
+        "--set",
+        "model.step=resnet51",
+        "--results-dir",
+        str(tmp_path),
+        "--wandb",
+        "off",
+        "--no-progress",
+    )
     assert res.returncode != 0
     assert "resnet51" in res.stderr and "separate_downsample" in res.stderr
     assert not any(tmp_path.rglob("summary.json"))
 
 
 def test_tiny_grid_end_to_end(tmp_path, shared_data):
-    tiny = ["train.max_steps=6", "train.log_every=2", "train.eval_every=6", "train.checkpoint_every=3",
-            "model.width_mult=0.0625", "seeds=[0]", "data.train_subset=256", "schedule.warmup_steps=2"]
+    tiny = [
+        "train.max_steps=6",
+        "train.log_every=2",
+        "train.eval_every=6",
+        "train.checkpoint_every=3",
+        "model.width_mult=0.0625",
+        "seeds=[0]",
+        "data.train_subset=256",
+        "schedule.warmup_steps=2",
+    ]
     sets = [a for s in tiny for a in ("--set", s)]
-    res = run_cli("run", "convnext", *sets, "--results-dir", str(tmp_path), "--data-dir", str(shared_data),
-                  "--wandb", "off", "--no-progress")  # fmt: skip
+    res = run_cli(
+        "run",
+        "convnext",
+        *sets,
+        "--results-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(shared_data),
+        "--wandb",
+        "off",
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     report = tmp_path / "convnext" / "_report-quick"
     for f in ("figure.png", "report.md", "table.csv", "verdicts.json"):

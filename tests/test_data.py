@@ -74,7 +74,7 @@ def test_crop_shifts_content_and_flip_mirrors():
     # Each output is a shifted window of the zero-padded input.
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
     for i in range(2):
-        assert any(torch.equal(y[i], padded[i, :, r:r + 4, c:c + 4]) for r in range(3) for c in range(3))
+        assert any(torch.equal(y[i], padded[i, :, r : r + 4, c : c + 4]) for r in range(3) for c in range(3))
     flipped = augment(x, "crop_flip", 0, torch.Generator().manual_seed(3))
     for i in range(2):
         assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(2))

@@ -26,36 +26,55 @@ import torch
 import yaml
 
 from ablate import results
-from tests.conftest import REPO, run_cli
 from tests.folder_tree import make_tree
+from tests.helpers import REPO, run_cli
 
 GRID = {
     "description": "two-process DDP check",
-    "base": {"model": {"name": "bn_mlp", "hidden": 32, "depth": 2, "activation": "relu", "norm": "none",
-                       "input_size": 8},
-             "data": {"name": "digits", "batch_size": 32, "augment": "crop_flip", "pad": 1},
-             "optim": {"name": "sgd", "lr": 0.1},
-             "train": {"max_steps": 20, "log_every": 2, "eval_every": 10, "checkpoint_every": 5}},
-    "arms": {"mlp": {}}, "seeds": [0], "profiles": {"tiny": {}},
-}  # fmt: skip
+    "base": {
+        "model": {"name": "bn_mlp", "hidden": 32, "depth": 2, "activation": "relu", "norm": "none", "input_size": 8},
+        "data": {"name": "digits", "batch_size": 32, "augment": "crop_flip", "pad": 1},
+        "optim": {"name": "sgd", "lr": 0.1},
+        "train": {"max_steps": 20, "log_every": 2, "eval_every": 10, "checkpoint_every": 5},
+    },
+    "arms": {"mlp": {}},
+    "seeds": [0],
+    "profiles": {"tiny": {}},
+}
 WEIGHT_TOL = 1e-6  # max |w_ddp - w_single| after 20 SGD steps (measured: ~3e-8)
 
 
 def _cmd(grid: Path, root: Path, devices: int, wandb: str = "offline") -> list[str]:
-    return [sys.executable, "-m", "ablate", "run", str(grid), "--cell", "0", "--results-dir", str(root),
-            "--wandb", wandb, "--no-progress", "--accelerator", "cpu", "--devices", str(devices)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "ablate",
+        "run",
+        str(grid),
+        "--cell",
+        "0",
+        "--results-dir",
+        str(root),
+        "--wandb",
+        wandb,
+        "--no-progress",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        str(devices),
+    ]
 
 
 def _run(cmd, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    return subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
 
 
 def _kill_after_checkpoint(cmd, run_dir_glob, min_step: int, root: Path) -> None:
     """Start cmd in its own process group, SIGKILL the whole group (every rank, every loader
     worker) once a checkpoint at step >= min_step exists."""
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         ckpts = list(root.glob(f"{run_dir_glob}/checkpoints/step*.ckpt"))
@@ -119,11 +138,21 @@ def test_two_process_ddp_cell_agrees_with_one_process_and_resumes(tmp_path):
 
 
 FOLDER_SET = [
-    "seeds=[0]", "train.max_steps=8", "train.eval_every=4", "train.checkpoint_every=3",
-    "train.log_every=1", "data.batch_size=16", "data.val_size=12", "data.image_size=48",
-    "data.workers=2", "model.width_mult=0.125", "model.depth_div=3", "train.precision=32-true",
-    "schedule.warmup_steps=2", "train.ema_decay=0.9",
-]  # fmt: skip
+    "seeds=[0]",
+    "train.max_steps=8",
+    "train.eval_every=4",
+    "train.checkpoint_every=3",
+    "train.log_every=1",
+    "data.batch_size=16",
+    "data.val_size=12",
+    "data.image_size=48",
+    "data.workers=2",
+    "model.width_mult=0.125",
+    "model.depth_div=3",
+    "train.precision=32-true",
+    "schedule.warmup_steps=2",
+    "train.ema_decay=0.9",
+]
 
 
 @pytest.mark.slow
@@ -133,8 +162,21 @@ def test_imagenette_profile_trains_from_a_folder_tree_with_the_recipe_and_resume
     on here); killed after a checkpoint, the rerun reproduces the uninterrupted run exactly."""
     make_tree(tmp_path / "data" / "tree", n_train=20, n_val=4)
     cell = 13  # separate_downsample (ConvNeXt-T's design), seed 0
-    args = ["run", "convnext", "--profile", "imagenette", "--data-dir", str(tmp_path / "data"),
-            "--cell", str(cell), "--wandb", "off", "--no-progress", "--set", "data.folder=tree"]  # fmt: skip
+    args = [
+        "run",
+        "convnext",
+        "--profile",
+        "imagenette",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--cell",
+        str(cell),
+        "--wandb",
+        "off",
+        "--no-progress",
+        "--set",
+        "data.folder=tree",
+    ]
     for item in FOLDER_SET:
         args += ["--set", item]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
@@ -159,8 +201,13 @@ def test_imagenette_profile_trains_from_a_folder_tree_with_the_recipe_and_resume
     (dk,) = (killed / "convnext").iterdir()
     sk = results.read_summary(dk)
     assert sk["resumed_from_step"] >= 3 and sk["attempts"] == 2
-    for key in ("final_train_error", "final_val_error", "final_test_error", "final_val_error_ema",
-                "final_test_error_ema"):  # fmt: skip
+    for key in (
+        "final_train_error",
+        "final_val_error",
+        "final_test_error",
+        "final_val_error_ema",
+        "final_test_error_ema",
+    ):
         assert sk[key] == sc[key], key
     pd.testing.assert_frame_equal(pd.read_csv(dc / "metrics.csv"), pd.read_csv(dk / "metrics.csv"))
 
@@ -188,9 +235,21 @@ def test_two_task_slurm_job_runs_the_ddp_cell(tmp_path):
     res = _run(_cmd(grid, one, 1))
     assert res.returncode == 0, res.stderr[-3000:]
     with H.dev_cluster() as env:
-        dry = H.ablate(env, "submit", str(grid), "--results-dir", str(root), "--gpus-per-task", "2",
-                       "--time", "10", "--wandb", "offline", "--dry-run")  # fmt: skip
-        script = dry.stdout[dry.stdout.index("#!/bin/bash"):]  # after the "# ---- array of cells" banner
+        dry = H.ablate(
+            env,
+            "submit",
+            str(grid),
+            "--results-dir",
+            str(root),
+            "--gpus-per-task",
+            "2",
+            "--time",
+            "10",
+            "--wandb",
+            "offline",
+            "--dry-run",
+        )
+        script = dry.stdout[dry.stdout.index("#!/bin/bash") :]  # after the "# ---- array of cells" banner
         assert "#SBATCH --ntasks-per-node=2\n" in script and "--devices=2" in script
         assert "#SBATCH --gpus-per-node=2\n" in script and "--accelerator=gpu" in script
         cpu_script = script.replace("#SBATCH --gpus-per-node=2\n", "").replace("--accelerator=gpu", "--accelerator=cpu")

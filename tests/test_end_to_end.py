@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ablate import results
-from tests.conftest import REPO, TINY, run_cli
+from tests.helpers import TINY, run_cli
 
 WANDB = Path(__import__("sys").executable).parent / "wandb"
 
@@ -31,7 +31,9 @@ def test_run_prints_table_verdicts_and_paths(tiny_run):
     out = res.stdout
     for arm in ("plain-20", "plain-56", "residual-20", "residual-56"):
         assert f"| {arm} | 1 |" in out
-    assert "plain-56-worse: plain-56 ends with higher training error than plain-20" in out and "residual-fixes-56" in out
+    assert (
+        "plain-56-worse: plain-56 ends with higher training error than plain-20" in out and "residual-fixes-56" in out
+    )
     report = root / "degradation" / "_report-quick"
     for name in ("figure.png", "curves.png", "report.md", "table.csv", "table.md", "verdicts.json"):
         assert (report / name).is_file() and (report / name).stat().st_size > 0
@@ -60,10 +62,17 @@ def test_each_run_folder_is_complete(tiny_run):
 
 def _wandb_records(run_dir: Path) -> tuple[dict, list[dict]]:
     offline = next((run_dir / "wandb").glob("offline-run-*"))
-    summary = json.loads(subprocess.run([str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
-                                        capture_output=True, text=True, check=True).stdout)  # fmt: skip
-    lines = subprocess.run([str(WANDB), "leet", "inspect", "--json", str(offline)],
-                           capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    summary = json.loads(
+        subprocess.run(
+            [str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    lines = subprocess.run(
+        [str(WANDB), "leet", "inspect", "--json", str(offline)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     history = [json.loads(x)["history"]["item"] for x in lines if '"type":"history"' in x]
     return summary, history
 
@@ -112,12 +121,20 @@ def test_wandb_analysis_run_holds_the_table_verdicts_and_figures(tiny_run):
     root, _ = tiny_run
     report = root / "degradation" / "_report-quick"
     offline = next((report / "wandb").glob("offline-run-*"))
-    summary = json.loads(subprocess.run([str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
-                                        capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    summary = json.loads(
+        subprocess.run(
+            [str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert summary["project"] == "ablate" and summary["name"] == "analysis-quick"
     s = summary["summary"]
     ours = json.loads((report / "verdicts.json").read_text())
-    assert {f"verdict/{v['id']}": v["outcome"] for v in ours} == {k: v for k, v in s.items() if k.startswith("verdict/")}
+    assert {f"verdict/{v['id']}": v["outcome"] for v in ours} == {
+        k: v for k, v in s.items() if k.startswith("verdict/")
+    }
     assert s["table"]["_type"] == "table-file" and s["table"]["nrows"] == 4
     assert s["verdicts"]["_type"] == "table-file" and s["verdicts"]["nrows"] == len(ours)
     table = json.loads((offline / "files" / s["verdicts"]["path"]).read_text())

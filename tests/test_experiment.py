@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate.experiment import ExperimentError, load_experiment, make_run_id
-from tests.conftest import run_cli
+from ablate.errors import ExperimentError
+from ablate.experiment import load_experiment, make_run_id
+from tests.helpers import run_cli
 
 
 def write(tmp_path: Path, spec: dict, name: str = "exp.yaml") -> Path:
@@ -62,10 +63,19 @@ def test_precedence_base_profile_arm_cli(tmp_path):
         (lambda s: s["base"].update({"optim.lrr": 0.1}), ["exp.yaml", "optim.lrr", "optim.lr"]),
         (lambda s: s["base"].update({"optim.lr": "fast"}), ["exp.yaml", "optim.lr", "float"]),
         (lambda s: s["base"].update({"model.name": "resnet9000"}), ["exp.yaml", "model.name", "cifar_resnet20"]),
-        (lambda s: s["base"].update({"data.name": "imagenet"}), ["exp.yaml", "data.name", "cifar10, digits, imagefolder, mnist"]),
-        (lambda s: s["arms"]["res"].update({"model.shortcutt": "A"}), ["arms.res", "model.shortcutt", "model.shortcut"]),
+        (
+            lambda s: s["base"].update({"data.name": "imagenet"}),
+            ["exp.yaml", "data.name", "cifar10, digits, imagefolder, mnist"],
+        ),
+        (
+            lambda s: s["arms"]["res"].update({"model.shortcutt": "A"}),
+            ["arms.res", "model.shortcutt", "model.shortcut"],
+        ),
         (lambda s: s["base"].update({"data.augment": "mixup"}), ["data.augment", "crop_flip"]),
-        (lambda s: s["base"].update({"trainer.max_steps": 3}), ["trainer", "valid: model, data, optim, schedule, train"]),
+        (
+            lambda s: s["base"].update({"trainer.max_steps": 3}),
+            ["trainer", "valid: model, data, optim, schedule, train"],
+        ),
         (lambda s: s.update({"armz": {}}), ["exp.yaml", "armz", "arms"]),
         (lambda s: s["profiles"]["quick"].update({"arms": {"nope": {}}}), ["profiles.quick", "nope", "plain, res"]),
         (lambda s: s.update({"seeds": ["a"]}), ["seeds", "integers"]),

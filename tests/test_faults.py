@@ -9,16 +9,20 @@ import yaml
 
 from ablate import results
 from ablate.experiment import load_experiment
-from ablate.run import IncompleteRun, RunOptions, run_cell
+from ablate.train.run import IncompleteRun, RunOptions, run_cell
 
 GRID = {
-    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
-             "data": {"name": "digits", "batch_size": 32},
-             "train": {"max_steps": 20, "log_every": 2, "eval_every": 10, "checkpoint_every": 5}},
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.width": 4,
+        "model.depth": 8,
+        "data": {"name": "digits", "batch_size": 32},
+        "train": {"max_steps": 20, "log_every": 2, "eval_every": 10, "checkpoint_every": 5},
+    },
     "arms": {"a": {}},
     "seeds": [0],
     "profiles": {"tiny": {}},
-}  # fmt: skip
+}
 
 
 def experiment(tmp_path, **base):
@@ -71,8 +75,9 @@ def test_truncated_newest_checkpoint_is_skipped_and_run_resumes_from_previous(tm
         assert summary[key] == clean[key]
     a = pd.read_csv(results.run_dir(tmp_path / "clean", exp.name, cell.run_id) / results.METRICS)
     b = pd.read_csv(out / results.METRICS)
-    pd.testing.assert_frame_equal(a.drop(columns=["wall_time_s"], errors="ignore"),
-                                  b.drop(columns=["wall_time_s"], errors="ignore"))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        a.drop(columns=["wall_time_s"], errors="ignore"), b.drop(columns=["wall_time_s"], errors="ignore")
+    )
 
 
 @pytest.mark.slow
@@ -126,8 +131,15 @@ def test_reading_the_umask_does_not_change_it():
 def test_importing_the_results_store_leaves_the_umask_alone(tmp_path):
     import subprocess
 
-    code = ("import os; os.umask(0o077); import ablate.results as r, ablate.run; "
-            "print(oct(os.umask(0o077)), oct(r.current_umask()))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(__file__))).stdout.split()  # fmt: skip
+    code = (
+        "import os; os.umask(0o077); import ablate.results as r, ablate.train.run; "
+        "print(oct(os.umask(0o077)), oct(r.current_umask()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    ).stdout.split()
     assert out == ["0o77", "0o77"]

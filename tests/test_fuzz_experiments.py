@@ -27,50 +27,122 @@ BASES = [
         "description": "tiny residual vs plain",
         "analysis": "degradation",
         "default_profile": "quick",
-        "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8, "model.shortcut": "A",
-                 "data": {"name": "digits", "batch_size": 32, "val_size": 0.1, "augment": "crop", "pad": 1},
-                 "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1.0e-4},
-                 "schedule": {"name": "multistep", "milestones": [30], "gamma": 0.1},
-                 "train": {"max_steps": 40, "log_every": 2, "eval_every": 10, "checkpoint_every": 10}},
-        "arms": {"plain-8": {"model.shortcut": "none"}, "residual-8": {"model.shortcut": "A"},
-                 "residual-14": {"model.depth": 14}},
+        "base": {
+            "model.name": "cifar_resnet",
+            "model.width": 4,
+            "model.depth": 8,
+            "model.shortcut": "A",
+            "data": {"name": "digits", "batch_size": 32, "val_size": 0.1, "augment": "crop", "pad": 1},
+            "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1.0e-4},
+            "schedule": {"name": "multistep", "milestones": [30], "gamma": 0.1},
+            "train": {"max_steps": 40, "log_every": 2, "eval_every": 10, "checkpoint_every": 10},
+        },
+        "arms": {
+            "plain-8": {"model.shortcut": "none"},
+            "residual-8": {"model.shortcut": "A"},
+            "residual-14": {"model.depth": 14},
+        },
         "seeds": [0, 1],
-        "profiles": {"quick": {"only_arms": ["plain-8", "residual-8"], "seeds": [0],
-                               "arms": {"plain-8": {"schedule": {"warmup_steps": 5}}}},
-                     "other": {"set": {"train.max_steps": 20, "schedule.milestones": [10]}}},
+        "profiles": {
+            "quick": {
+                "only_arms": ["plain-8", "residual-8"],
+                "seeds": [0],
+                "arms": {"plain-8": {"schedule": {"warmup_steps": 5}}},
+            },
+            "other": {"set": {"train.max_steps": 20, "schedule.milestones": [10]}},
+        },
     },
     {
         "description": "mlp with and without batch norm",
-        "base": {"model.name": "bn_mlp", "model.input_size": 8,
-                 "data": {"name": "digits", "batch_size": 60, "val_size": 100},
-                 "optim": {"name": "adamw", "lr": 0.01, "betas": [0.9, 0.99]},
-                 "schedule": {"name": "cosine", "warmup_steps": 4, "min_lr": 0.0},
-                 "train": {"max_steps": 30, "label_smoothing": 0.1, "grad_clip": 1.0}},
+        "base": {
+            "model.name": "bn_mlp",
+            "model.input_size": 8,
+            "data": {"name": "digits", "batch_size": 60, "val_size": 100},
+            "optim": {"name": "adamw", "lr": 0.01, "betas": [0.9, 0.99]},
+            "schedule": {"name": "cosine", "warmup_steps": 4, "min_lr": 0.0},
+            "train": {"max_steps": 30, "label_smoothing": 0.1, "grad_clip": 1.0},
+        },
         "arms": {"mlp": {}, "mlp-bn": {"model.norm": "batch"}},
         "profiles": {"quick": {}},
     },
-]  # fmt: skip
+]
 
 KNOWN_KEYS = [
-    "model.name", "model.width", "model.depth", "model.shortcut", "model.activation", "model.norm",
-    "model.input_size", "model.hidden", "data.name", "data.batch_size", "data.val_size", "data.augment",
-    "data.pad", "data.train_subset", "optim.name", "optim.lr", "optim.momentum", "optim.weight_decay",
-    "optim.betas", "optim.nesterov", "schedule.name", "schedule.milestones", "schedule.gamma",
-    "schedule.warmup_steps", "schedule.warmup", "schedule.warmup_lr", "schedule.min_lr",
-    "train.max_steps", "train.log_every", "train.eval_every", "train.checkpoint_every",
-    "train.precision", "train.grad_clip", "train.label_smoothing", "seed", "model", "data", "optim.lrr",
-]  # fmt: skip
+    "model.name",
+    "model.width",
+    "model.depth",
+    "model.shortcut",
+    "model.activation",
+    "model.norm",
+    "model.input_size",
+    "model.hidden",
+    "data.name",
+    "data.batch_size",
+    "data.val_size",
+    "data.augment",
+    "data.pad",
+    "data.train_subset",
+    "optim.name",
+    "optim.lr",
+    "optim.momentum",
+    "optim.weight_decay",
+    "optim.betas",
+    "optim.nesterov",
+    "schedule.name",
+    "schedule.milestones",
+    "schedule.gamma",
+    "schedule.warmup_steps",
+    "schedule.warmup",
+    "schedule.warmup_lr",
+    "schedule.min_lr",
+    "train.max_steps",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.precision",
+    "train.grad_clip",
+    "train.label_smoothing",
+    "seed",
+    "model",
+    "data",
+    "optim.lrr",
+]
 ODD_NAMES = ["a;rm -rf x$(id)", "../up", "a/b", ".hidden", "-dash", "", "sp ace", "ünï", "ok-name", "x" * 300]
 
 scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(-3, 3), st.integers(-(2**40), 2**40), st.sampled_from([0, 1, 6, 8, 13, 20, 64, 5000, 10**9]),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.1, 0.5, 1.0, 1.5, 1e-9, 1e9]),
-    st.sampled_from(["", "tuned", "A", "B", "C", "none", "relu7", "batch", "digits", "imagenet",
-                     "sgd", "cosine", "fast", "1e-3", "cifar_resnet", "resnet9000", "lecun"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.integers(-(2**40), 2**40),
+    st.sampled_from([0, 1, 6, 8, 13, 20, 64, 5000, 10**9]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.1, 0.5, 1.0, 1.5, 1e-9, 1e9]),
+    st.sampled_from(
+        [
+            "",
+            "tuned",
+            "A",
+            "B",
+            "C",
+            "none",
+            "relu7",
+            "batch",
+            "digits",
+            "imagenet",
+            "sgd",
+            "cosine",
+            "fast",
+            "1e-3",
+            "cifar_resnet",
+            "resnet9000",
+            "lecun",
+        ]
+    ),
     st.text(max_size=8),
-)  # fmt: skip
-values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.sampled_from(["a", "lr", "name"]), scalars, max_size=2))
+)
+values = st.one_of(
+    scalars, st.lists(scalars, max_size=3), st.dictionaries(st.sampled_from(["a", "lr", "name"]), scalars, max_size=2)
+)
 
 
 def _mappings(spec: dict) -> list[tuple[str, dict]]:
@@ -85,6 +157,7 @@ def _mappings(spec: dict) -> list[tuple[str, dict]]:
 
 def _config_layers(spec: dict) -> list[dict]:
     """The mappings that hold config keys: base, each arm, each profile's `set` and arms."""
+
     def values(d):
         return list(d.values()) if isinstance(d, dict) else []
 
@@ -121,29 +194,48 @@ def mutated_files(draw) -> tuple[str, str]:
             key = draw(st.sampled_from(KNOWN_KEYS[8:35]))
             node[key] = draw(st.sampled_from([-1, 0, -0.5, 1, 2.5, 10**6, float("nan"), float("inf"), [0], [99]]))
         elif op == "range":  # values that pass each key's own check but break a constructor or the data
-            key, value = draw(st.sampled_from([
-                ("model.depth", 9), ("model.depth", 2), ("model.width", 0), ("model.shortcut", "C"),
-                ("data.batch_size", 2000), ("data.val_size", 1700), ("data.train_subset", 50000),
-                ("model.input_size", 3), ("model.norm", "group"),
-            ]))  # fmt: skip
+            key, value = draw(
+                st.sampled_from(
+                    [
+                        ("model.depth", 9),
+                        ("model.depth", 2),
+                        ("model.width", 0),
+                        ("model.shortcut", "C"),
+                        ("data.batch_size", 2000),
+                        ("data.val_size", 1700),
+                        ("data.train_subset", 50000),
+                        ("model.input_size", 3),
+                        ("model.norm", "group"),
+                    ]
+                )
+            )
             node[key] = value
     text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     if draw(st.integers(0, 9)) == 0:  # broken YAML: a stray character, a bad indent, a cut
         pos = draw(st.integers(0, len(text)))
-        text = text[:pos] + draw(st.sampled_from([":", "[", "{", "\t", "  - ", '"', "&", "*x", "\n  bad", ""])) + text[pos:]
+        text = (
+            text[:pos]
+            + draw(st.sampled_from([":", "[", "{", "\t", "  - ", '"', "&", "*x", "\n  bad", ""]))
+            + text[pos:]
+        )
     name = draw(st.sampled_from(["exp"] * 12 + ["grid_2.v1+x", "a;b", "-x", ".x"]))
     return name, text
 
 
 CLASSES = [  # (outcome class, pattern of the message)
-    ("yaml syntax", r":\d+:\d+: "), ("name rule", r"name .* is not allowed"),
-    ("model constructor", r"cannot be built"), ("data size", r"training images|training split"),
-    ("unknown key", r"unknown (key|section)"), ("wrong type", r"must be|may not be null|is not a config key"),
+    ("yaml syntax", r":\d+:\d+: "),
+    ("name rule", r"name .* is not allowed"),
+    ("model constructor", r"cannot be built"),
+    ("data size", r"training images|training split"),
+    ("unknown key", r"unknown (key|section)"),
+    ("wrong type", r"must be|may not be null|is not a config key"),
     ("not a choice", r"is not one of|unknown (dataset|model|arm|profile)|is not a profile"),
     ("out of range", r"out of range|allowed:|leaves no step"),
-    ("required key", r"is required"), ("seeds", r"seeds"), ("tuned value", r"tun"),
+    ("required key", r"is required"),
+    ("seeds", r"seeds"),
+    ("tuned value", r"tun"),
     ("other one-line error", r""),
-]  # fmt: skip
+]
 
 
 def outcome_of(name: str, text: str) -> str:
@@ -161,7 +253,7 @@ def outcome_of(name: str, text: str) -> str:
             klass = next(k for k, pattern in CLASSES if re.search(pattern, msg))
             return f"error: {klass}"
         finally:
-            made = [p for p in root.rglob("*")] if root.exists() else []
+            made = list(root.rglob("*")) if root.exists() else []
             assert not made, f"pre-training checks left {made}"
         assert exp.cells and len({c.run_id for c in exp.cells}) == len(exp.cells)
         _LAST_MESSAGE[0] = f"{len(exp.cells)} cells"
@@ -175,8 +267,7 @@ def test_fuzzed_experiment_files_give_one_line_errors_or_valid_grids():
     seen: collections.Counter = collections.Counter()
     examples: dict[str, str] = {}
 
-    @settings(max_examples=500, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(max_examples=500, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(mutated_files())
     def check(file):
         outcome = outcome_of(*file)

@@ -4,16 +4,21 @@ import pytest
 import yaml
 
 from ablate import grid_checks
-from ablate.errors import UserError
-from ablate.experiment import ExperimentError, load_experiment
-from tests.conftest import run_cli
+from ablate.errors import ExperimentError, UserError
+from ablate.experiment import load_experiment
+from tests.helpers import run_cli
 
 SPEC = {
-    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
-             "data": {"name": "digits", "batch_size": 32}, "train": {"max_steps": 20}},
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.width": 4,
+        "model.depth": 8,
+        "data": {"name": "digits", "batch_size": 32},
+        "train": {"max_steps": 20},
+    },
     "arms": {"plain": {"model.shortcut": "none"}, "res": {}},
     "profiles": {"tiny": {}},
-}  # fmt: skip
+}
 
 
 def check(tmp_path, arm_overrides=None, text=None, name="exp"):
@@ -29,22 +34,37 @@ def check(tmp_path, arm_overrides=None, text=None, name="exp"):
     return exp
 
 
-@pytest.mark.parametrize("arm,expect", [
-    ({"model.depth": 21}, r"arm 'bad': model 'cifar_resnet' cannot be built .*depth must be 6n\+2"),
-    ({"model.shortcut": "C"}, r"key 'model.shortcut': 'C' is not one of A, B, none"),
-    ({"model.width": 0}, r"key 'model.width': 0 is out of range; allowed: >= 1"),
-    ({"data.batch_size": -1}, r"key 'data.batch_size': -1 is out of range; allowed: >= 1"),
-    ({"optim.lr": -0.1}, r"key 'optim.lr': -0.1 is out of range; allowed: > 0"),
-    ({"data.val_size": 5000}, r"arm 'bad': key 'data.val_size': 5000 holds out 5000 of the 1438 training images of digits; allowed"),
-    ({"train.max_steps": 0}, r"key 'train.max_steps': 0 is out of range; allowed: >= 1"),
-    ({"data.batch_size": 2000}, r"arm 'bad': key 'data.batch_size': 2000 is more than the 1294 images of the training split"),
-    ({"schedule.milestones": [10, 30]}, r"key 'schedule.milestones': \[10, 30\]; allowed: increasing steps within \(0, train.max_steps=20\]"),
-    ({"schedule.warmup_steps": 20}, r"key 'schedule.warmup_steps': 20 leaves no step after warm-up; allowed: 0..19"),
-    ({"train.label_smoothing": 1.0}, r"key 'train.label_smoothing': 1.0 is out of range; allowed: >= 0 and < 1"),
-    ({"optim.lr": float("nan")}, r"key 'optim.lr': nan is out of range"),
-    ({"data.train_subset": 5000}, r"key 'data.train_subset': 5000 is more than the 1438 training images"),
-    ({"seed": 1}, r"unknown key 'seed'|unknown section 'seed'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "arm,expect",
+    [
+        ({"model.depth": 21}, r"arm 'bad': model 'cifar_resnet' cannot be built .*depth must be 6n\+2"),
+        ({"model.shortcut": "C"}, r"key 'model.shortcut': 'C' is not one of A, B, none"),
+        ({"model.width": 0}, r"key 'model.width': 0 is out of range; allowed: >= 1"),
+        ({"data.batch_size": -1}, r"key 'data.batch_size': -1 is out of range; allowed: >= 1"),
+        ({"optim.lr": -0.1}, r"key 'optim.lr': -0.1 is out of range; allowed: > 0"),
+        (
+            {"data.val_size": 5000},
+            r"arm 'bad': key 'data.val_size': 5000 holds out 5000 of the 1438 training images of digits; allowed",
+        ),
+        ({"train.max_steps": 0}, r"key 'train.max_steps': 0 is out of range; allowed: >= 1"),
+        (
+            {"data.batch_size": 2000},
+            r"arm 'bad': key 'data.batch_size': 2000 is more than the 1294 images of the training split",
+        ),
+        (
+            {"schedule.milestones": [10, 30]},
+            r"key 'schedule.milestones': \[10, 30\]; allowed: increasing steps within \(0, train.max_steps=20\]",
+        ),
+        (
+            {"schedule.warmup_steps": 20},
+            r"key 'schedule.warmup_steps': 20 leaves no step after warm-up; allowed: 0..19",
+        ),
+        ({"train.label_smoothing": 1.0}, r"key 'train.label_smoothing': 1.0 is out of range; allowed: >= 0 and < 1"),
+        ({"optim.lr": float("nan")}, r"key 'optim.lr': nan is out of range"),
+        ({"data.train_subset": 5000}, r"key 'data.train_subset': 5000 is more than the 1438 training images"),
+        ({"seed": 1}, r"unknown key 'seed'|unknown section 'seed'"),
+    ],
+)
 def test_bad_values_are_one_line_errors_naming_file_arm_and_key(tmp_path, arm, expect):
     with pytest.raises(ExperimentError, match=expect) as e:
         check(tmp_path, {"bad": arm})

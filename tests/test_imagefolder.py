@@ -10,8 +10,8 @@ from ablate import config as C
 from ablate.cli import main as cli_main
 from ablate.data import build_datamodule, check_available
 from ablate.data import imagefolder as F
-from ablate.errors import UserError
-from ablate.experiment import ExperimentError, load_experiment
+from ablate.errors import ExperimentError, UserError
+from ablate.experiment import load_experiment
 from tests.folder_tree import CLASSES, make_tree
 
 
@@ -21,8 +21,16 @@ def tree(tmp_path_factory):
 
 
 def _dm(tree, **kw):
-    cfg = {**C.DEFAULTS["data"], "name": "imagefolder", "folder": str(tree), "batch_size": 8,
-           "val_size": 6, "image_size": 32, "workers": 0, **kw}  # fmt: skip
+    cfg = {
+        **C.DEFAULTS["data"],
+        "name": "imagefolder",
+        "folder": str(tree),
+        "batch_size": 8,
+        "val_size": 6,
+        "image_size": 32,
+        "workers": 0,
+        **kw,
+    }
     return build_datamodule(cfg, seed=kw.pop("seed", 0))
 
 
@@ -134,18 +142,28 @@ def _grid(tmp_path, data: dict):
     path = tmp_path / "g.yaml"
     import yaml
 
-    path.write_text(yaml.safe_dump({"base": {"model": {"name": "bn_mlp", "input_size": 8}, "data": data},
-                                    "arms": {"a": {}}, "profiles": {"p": {}}}))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "base": {"model": {"name": "bn_mlp", "input_size": 8}, "data": data},
+                "arms": {"a": {}},
+                "profiles": {"p": {}},
+            }
+        )
+    )
     return path
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"name": "imagefolder"}, "data.folder"),
-    ({"name": "cifar10", "rand_augment": "rand-m9"}, "imagefolder only"),
-    ({"name": "digits", "image_size": 64}, "imagefolder only"),
-    ({"name": "imagefolder", "folder": "x", "augment": "crop_flip"}, "in-memory datasets only"),
-    ({"name": "imagefolder", "folder": "x", "workers": -1}, "data.workers"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"name": "imagefolder"}, "data.folder"),
+        ({"name": "cifar10", "rand_augment": "rand-m9"}, "imagefolder only"),
+        ({"name": "digits", "image_size": 64}, "imagefolder only"),
+        ({"name": "imagefolder", "folder": "x", "augment": "crop_flip"}, "in-memory datasets only"),
+        ({"name": "imagefolder", "folder": "x", "workers": -1}, "data.workers"),
+    ],
+)
 def test_folder_keys_validated_before_training(tmp_path, data, match):
     with pytest.raises(ExperimentError, match=match):
         load_experiment(str(_grid(tmp_path, data)))

@@ -3,8 +3,8 @@ validate and their claims come out as hand-made numbers say (no training)."""
 
 from __future__ import annotations
 
-from ablate.analysis.pipeline import analyze_frames
 from ablate.experiment import load_experiment
+from ablate.report.pipeline import analyze_frames
 from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED
 from tests.frames import by_id, frames
 
@@ -29,8 +29,13 @@ def analyse_mnist(acc: dict[str, list[float]]):
 
 
 def test_mnist_seed_ordering_holds_and_table_sits_beside_the_seed():
-    a = analyse_mnist({"simple_resnet": [0.992, 0.993, 0.9925], "mnist_cnn": [0.990, 0.9905, 0.9898],
-                       "lenet5_28": [0.985, 0.986, 0.9855]})  # fmt: skip
+    a = analyse_mnist(
+        {
+            "simple_resnet": [0.992, 0.993, 0.9925],
+            "mnist_cnn": [0.990, 0.9905, 0.9898],
+            "lenet5_28": [0.985, 0.986, 0.9855],
+        }
+    )
     v = by_id(a)
     assert {x.outcome for x in v.values()} == {HOLDS}, [x.line() for x in a.verdicts]
     assert v["cnn-has-most-parameters"].scale == "exact"
@@ -41,8 +46,15 @@ def test_mnist_seed_ordering_holds_and_table_sits_beside_the_seed():
 
 
 def test_mnist_reversed_ordering_is_refuted_and_noise_unresolved():
-    v = by_id(analyse_mnist({"simple_resnet": [0.980, 0.981, 0.9805], "mnist_cnn": [0.990, 0.9905, 0.9898],
-                             "lenet5_28": [0.985, 0.995, 0.975]}))  # fmt: skip
+    v = by_id(
+        analyse_mnist(
+            {
+                "simple_resnet": [0.980, 0.981, 0.9805],
+                "mnist_cnn": [0.990, 0.9905, 0.9898],
+                "lenet5_28": [0.985, 0.995, 0.975],
+            }
+        )
+    )
     assert v["resnet-beats-cnn"].outcome == REFUTED
     assert v["cnn-beats-lenet"].outcome == UNRESOLVED
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SHIPPED = {"activation", "batchnorm", "convnext", "degradation", "kernels", "mnist"}
 
@@ -23,14 +23,19 @@ def wheel(tmp_path_factory) -> Path:
     out, src = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src")
     # Build from a copy of the tracked files: setuptools' build/ folder in the checkout would
     # otherwise keep modules that no longer exist, and the test would write into the repository.
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()  # fmt: skip
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     for f in files:
         if (REPO / f).is_file() and not f.startswith(("tests/", "docs/")):
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / f, src / f)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
-                    "-w", str(out)], check=True, capture_output=True, cwd=out)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(out)],
+        check=True,
+        capture_output=True,
+        cwd=out,
+    )
     return next(out.glob("ablate-*.whl"))
 
 
@@ -46,8 +51,12 @@ def test_installed_wheel_lists_and_loads_the_experiments_from_anywhere(wheel, tm
     env = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     py = env / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # The dependencies come from this environment's site-packages (a path, not a site dir: the
     # editable install of the checkout there is not seen); ablate itself only from the wheel.
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -55,13 +64,19 @@ def test_installed_wheel_lists_and_loads_the_experiments_from_anywhere(wheel, tm
         z.extractall(site)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    run = lambda *a: subprocess.run([str(py), *a], cwd=elsewhere, capture_output=True, text=True)  # noqa: E731
+    run = lambda *a: subprocess.run([str(py), *a], cwd=elsewhere, capture_output=True, text=True)
     where = run("-c", "import ablate; print(ablate.__file__)")
     assert where.stdout.startswith(site), where.stdout + where.stderr
     listed = run("-m", "ablate", "list")
     assert listed.returncode == 0, listed.stderr
     assert {line.split()[0] for line in listed.stdout.splitlines() if line and not line[0].isspace()} == SHIPPED
-    loaded = run("-c", "from ablate.experiment import load_experiment as L; e = L('degradation');"
-                       "from ablate.analysis.modules import load_analysis as A; print(len(e.cells), A('kernels', 'x').TITLE)")
-    assert loaded.returncode == 0 and loaded.stdout.startswith("24 Kernels"), loaded.stderr
+    loaded = run(
+        "-c",
+        "from ablate.experiment import load_experiment as L; e = L('degradation');"
+        "print(len(e.cells), e.hooks.title); from ablate.hooks import load_module as A; print(A('kernels', e.path)[1].TITLE)",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.splitlines()[0].startswith("24 Degradation") and loaded.stdout.splitlines()[1].startswith(
+        "Kernels"
+    )
     assert run("-c", "import analysis").returncode != 0

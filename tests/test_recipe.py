@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 
 from ablate import config as C
-from ablate.module import Classifier
-from ablate.recipe import BatchRecipe, WeightEma, soft_target_loss
+from ablate.train.module import Classifier, soft_target_loss
+from ablate.train.recipe import BatchRecipe, WeightEma
 
 
 def _train_cfg(**kw):
@@ -93,8 +93,7 @@ def test_classifier_uses_soft_loss_and_argmax_error_with_mixup(monkeypatch):
     means, _ = module.train_window.read()
     assert means["train/error"] == pytest.approx(float((net(xm).argmax(1) != ym.argmax(1)).float().mean()))
     plain = Classifier(net, 5, optim, C.DEFAULTS["schedule"], 10, label_smoothing=0.1)
-    assert torch.allclose(plain.training_step((x, y), 0),
-                          nn.functional.cross_entropy(net(x), y, label_smoothing=0.1))
+    assert torch.allclose(plain.training_step((x, y), 0), nn.functional.cross_entropy(net(x), y, label_smoothing=0.1))
 
 
 class _FakeTrainer:
@@ -111,8 +110,9 @@ def test_ema_tracks_weights_and_round_trips_through_its_state():
         model = net
 
     def step(n):
-        ema.on_train_batch_end(type("T", (), {"global_step": n})(), M, outputs=torch.tensor(0.0),
-                               batch=None, batch_idx=0)  # fmt: skip
+        ema.on_train_batch_end(
+            type("T", (), {"global_step": n})(), M, outputs=torch.tensor(0.0), batch=None, batch_idx=0
+        )
 
     ema.on_train_start(None, M)
     step(1)  # timm: the first update copies the weights
@@ -129,10 +129,13 @@ def test_ema_tracks_weights_and_round_trips_through_its_state():
     assert torch.equal(restored.ema.module.weight, ema.ema.module.weight)
 
 
-@pytest.mark.parametrize("key, value", [("train.mixup", -0.1), ("train.random_erase", 1.5),
-                                        ("train.ema_decay", 1.0), ("train.mixup_prob", "x")])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value",
+    [("train.mixup", -0.1), ("train.random_erase", 1.5), ("train.ema_decay", 1.0), ("train.mixup_prob", "x")],
+)
 def test_recipe_keys_validated(key, value):
-    from ablate.experiment import ExperimentError, load_experiment
+    from ablate.errors import ExperimentError
+    from ablate.experiment import load_experiment
 
     with pytest.raises(ExperimentError, match=key.replace(".", r"\.")):
         load_experiment("degradation", overrides=[f"{key}={json.dumps(value)}"])

@@ -83,7 +83,8 @@ def test_knobs_are_builder_params():
 
 
 def test_string_knobs_are_checked_against_their_choices_before_training():
-    from ablate.experiment import ExperimentError, load_experiment
+    from ablate.errors import ExperimentError
+    from ablate.experiment import load_experiment
     from ablate.models import builder_choices, builder_params, list_models
 
     for name in list_models():  # every builder's own defaults are valid

@@ -14,19 +14,23 @@ import pytest
 import yaml
 
 from ablate import results
-from tests.conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 GRID = {
-    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.shortcut": "A",
-             "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-             "train": {"log_every": 2, "eval_every": 10}},
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.width": 4,
+        "model.shortcut": "A",
+        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+        "train": {"log_every": 2, "eval_every": 10},
+    },
     "arms": {
         "fast": {"model.depth": 8, "train": {"max_steps": 10, "checkpoint_every": 5}},
         "slow": {"model.depth": 20, "train": {"max_steps": 150, "checkpoint_every": 5}},
     },
     "seeds": [0],
     "profiles": {"tiny": {}},
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -52,8 +56,19 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
 
 def _start(grid_file, root):
-    cmd = [sys.executable, "-m", "ablate", "run", str(grid_file), "--results-dir", str(root),
-           "--wandb", "off", "--no-progress", "--no-analysis"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "ablate",
+        "run",
+        str(grid_file),
+        "--results-dir",
+        str(root),
+        "--wandb",
+        "off",
+        "--no-progress",
+        "--no-analysis",
+    ]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -73,15 +88,17 @@ def _table(root: Path) -> pd.DataFrame:
     for d in sorted((root / "resumegrid").iterdir()):
         if results.is_complete(d):
             s = results.read_summary(d)
-            rows.append({k: s[k] for k in ("run_id", "steps", "final_train_error", "final_val_error",
-                                           "final_test_error")})  # fmt: skip
+            rows.append(
+                {k: s[k] for k in ("run_id", "steps", "final_train_error", "final_val_error", "final_test_error")}
+            )
     return pd.DataFrame(rows)
 
 
 def test_sigkill_mid_grid_then_rerun_matches_uninterrupted(grid_file, tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    assert run_cli("run", str(grid_file), "--results-dir", str(clean), "--wandb", "off",
-                   "--no-analysis").returncode == 0  # fmt: skip
+    assert (
+        run_cli("run", str(grid_file), "--results-dir", str(clean), "--wandb", "off", "--no-analysis").returncode == 0
+    )
 
     proc = _start(grid_file, killed)
     grid_dir = killed / "resumegrid"
@@ -114,13 +131,31 @@ def test_sigkill_mid_grid_then_rerun_matches_uninterrupted(grid_file, tmp_path):
 
 
 def test_divergence_is_recorded_with_its_curve(tmp_path):
-    res = run_cli("run", "degradation", "--set", "optim.lr=1e6", "--set", "train.max_steps=30",
-                  "--set", "train.log_every=1", "--set", "model.width=4", "--set", "seeds=[0]",
-                  "--set", "schedule.milestones=[]", "--set", "schedule.warmup_steps=0",
-                  "--results-dir", str(tmp_path), "--wandb", "off", "--no-analysis")  # fmt: skip
+    res = run_cli(
+        "run",
+        "degradation",
+        "--set",
+        "optim.lr=1e6",
+        "--set",
+        "train.max_steps=30",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "model.width=4",
+        "--set",
+        "seeds=[0]",
+        "--set",
+        "schedule.milestones=[]",
+        "--set",
+        "schedule.warmup_steps=0",
+        "--results-dir",
+        str(tmp_path),
+        "--wandb",
+        "off",
+        "--no-analysis",
+    )
     assert res.returncode == 0, res.stderr
-    diverged = [results.read_summary(d) for d in (tmp_path / "degradation").iterdir()
-                if results.is_complete(d)]  # fmt: skip
+    diverged = [results.read_summary(d) for d in (tmp_path / "degradation").iterdir() if results.is_complete(d)]
     assert len(diverged) == 4
     statuses = {s["status"] for s in diverged}
     assert "diverged" in statuses, statuses
@@ -132,13 +167,17 @@ def test_divergence_is_recorded_with_its_curve(tmp_path):
 
 # ----------------------------------------------------------------------------- faults at scale
 SMALL_GRID = {
-    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
-             "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-             "train": {"max_steps": 24, "log_every": 2, "eval_every": 8, "checkpoint_every": 4}},
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.width": 4,
+        "model.depth": 8,
+        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+        "train": {"max_steps": 24, "log_every": 2, "eval_every": 8, "checkpoint_every": 4},
+    },
     "arms": {"a": {}, "b": {"model.shortcut": "none"}},
     "seeds": [0, 1],
     "profiles": {"tiny": {}},
-}  # fmt: skip
+}
 
 
 def _small_grid(tmp_path) -> Path:
@@ -149,10 +188,24 @@ def _small_grid(tmp_path) -> Path:
 
 def _start_tree(grid_file, root, jobs="1"):
     """`ablate run` in its own session, so a SIGKILL of the group takes the whole process tree."""
-    cmd = [sys.executable, "-m", "ablate", "run", str(grid_file), "--results-dir", str(root),
-           "--wandb", "off", "--no-progress", "--no-analysis", "--jobs", jobs]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "ablate",
+        "run",
+        str(grid_file),
+        "--results-dir",
+        str(root),
+        "--wandb",
+        "off",
+        "--no-progress",
+        "--no-analysis",
+        "--jobs",
+        jobs,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def _grid_state(root: Path, name: str = "faultgrid"):
@@ -160,8 +213,12 @@ def _grid_state(root: Path, name: str = "faultgrid"):
     for d in sorted((root / name).iterdir()):
         if results.is_complete(d):
             s = results.read_summary(d)
-            table.append({k: s[k] for k in ("run_id", "steps", "status", "final_train_error",
-                                             "final_val_error", "final_test_error")})  # fmt: skip
+            table.append(
+                {
+                    k: s[k]
+                    for k in ("run_id", "steps", "status", "final_train_error", "final_val_error", "final_test_error")
+                }
+            )
             curves[d.name] = pd.read_csv(d / results.METRICS)
     return pd.DataFrame(table), curves
 
@@ -172,8 +229,12 @@ def test_random_sigkills_of_the_process_tree_then_rerun_match_uninterrupted(tmp_
 
     grid_file = _small_grid(tmp_path)
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    assert run_cli("run", str(grid_file), "--results-dir", str(clean), "--wandb", "off", "--no-analysis",
-                   "--jobs", "2").returncode == 0  # fmt: skip
+    assert (
+        run_cli(
+            "run", str(grid_file), "--results-dir", str(clean), "--wandb", "off", "--no-analysis", "--jobs", "2"
+        ).returncode
+        == 0
+    )
 
     rng = random.Random(11)  # fixed: the same kill times in every CI run
     kills = 0

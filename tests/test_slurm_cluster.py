@@ -19,6 +19,7 @@ import pytest
 from ablate.commands import sync as sync_cmd
 from ablate.slurm import cluster, store
 from ablate.slurm.cluster import AcctEntry, QueueEntry
+
 try:  # tests/ as a package or as a plain folder on sys.path (pytest's rootdir-less import)
     from tests import slurm_helpers as H
 except ImportError:
@@ -43,7 +44,7 @@ MaxJobCount             = 10000
 def test_parse_max_array_size():
     assert cluster.parse_max_array_size(SCONTROL_CONFIG) == 5
     assert cluster.parse_max_array_size("MaxJobCount = 10000\n") is None
-    runner = lambda cmd: subprocess.CompletedProcess(cmd, 0, "MaxJobCount = 1\n", "")  # noqa: E731
+    runner = lambda cmd: subprocess.CompletedProcess(cmd, 0, "MaxJobCount = 1\n", "")
     assert cluster.max_array_size(runner) == cluster.DEFAULT_MAX_ARRAY_SIZE
 
 
@@ -63,22 +64,29 @@ def test_sbatch_command_line_and_dependency():
 
     assert cluster.sbatch("/r/a.sbatch", runner=runner) == "42"
     assert cluster.sbatch("/r/b.sbatch", after="42", runner=runner) == "42"
-    assert seen == [["sbatch", "--parsable", "/r/a.sbatch"],
-                    ["sbatch", "--parsable", "--dependency=afterany:42", "/r/b.sbatch"]]  # fmt: skip
+    assert seen == [
+        ["sbatch", "--parsable", "/r/a.sbatch"],
+        ["sbatch", "--parsable", "--dependency=afterany:42", "/r/b.sbatch"],
+    ]
 
 
 def test_parse_squeue_expands_array_ranges():
     text = "7|1-3%1|PENDING|JobArrayTaskLimit\n7|0|RUNNING|None\n8|N/A|RUNNING|None\n9|[4,6]|PENDING|Dependency\n"
     got = cluster.parse_squeue(text)
     assert [(e.job_id, e.task_id, e.status) for e in got] == [
-        ("7", 1, "pending"), ("7", 2, "pending"), ("7", 3, "pending"), ("7", 0, "running"),
-        ("8", None, "running"), ("9", 4, "pending"), ("9", 6, "pending"),
-    ]  # fmt: skip
+        ("7", 1, "pending"),
+        ("7", 2, "pending"),
+        ("7", 3, "pending"),
+        ("7", 0, "running"),
+        ("8", None, "running"),
+        ("9", 4, "pending"),
+        ("9", 6, "pending"),
+    ]
 
 
 def test_squeue_filters_to_our_jobs():
     text = "7|0|RUNNING|None\n99|0|RUNNING|None\n"
-    runner = lambda cmd: subprocess.CompletedProcess(cmd, 0, text, "")  # noqa: E731
+    runner = lambda cmd: subprocess.CompletedProcess(cmd, 0, text, "")
     assert [e.job_id for e in cluster.squeue({"7"}, runner)] == ["7"]
 
 
@@ -104,15 +112,25 @@ def test_sacct_without_accounting_is_none():
 
 
 def test_cell_states_join_precedence():
-    subs = [{"job_id": "10", "offset": 0, "cells": [0, 1, 2, 3, 4]},
-            {"job_id": "11", "offset": 3, "cells": [3, 5]}]  # fmt: skip
+    subs = [{"job_id": "10", "offset": 0, "cells": [0, 1, 2, 3, 4]}, {"job_id": "11", "offset": 3, "cells": [3, 5]}]
     queue = [QueueEntry("10", 1, "RUNNING", "None"), QueueEntry("10", 2, "PENDING", "JobArrayTaskLimit")]
-    acct = [AcctEntry("10", 3, "FAILED", "1:0"), AcctEntry("11", 0, "TIMEOUT", "0:0"),
-            AcctEntry("10", 0, "FAILED", "1:0")]  # fmt: skip
+    acct = [
+        AcctEntry("10", 3, "FAILED", "1:0"),
+        AcctEntry("11", 0, "TIMEOUT", "0:0"),
+        AcctEntry("10", 0, "FAILED", "1:0"),
+    ]
     states = store.cell_states(range(8), {0: "completed"}, subs, queue, acct, has_log={4, 6})
     got = {s.index: s.status for s in states}
-    assert got == {0: "done", 1: "running", 2: "pending", 3: "failed", 4: "failed", 5: "missing",
-                   6: "failed", 7: "missing"}  # fmt: skip
+    assert got == {
+        0: "done",
+        1: "running",
+        2: "pending",
+        3: "failed",
+        4: "failed",
+        5: "missing",
+        6: "failed",
+        7: "missing",
+    }
     assert "TIMEOUT" in states[3].detail  # the newest submission of cell 3 (job 11) decides
     assert "JobArrayTaskLimit" in states[2].detail
     assert "never ran" in states[5].detail
@@ -129,6 +147,7 @@ def test_tail_reads_only_the_end(tmp_path):
 
 
 # --- the commands, without a cluster ----------------------------------------------------------------
+
 
 @pytest.fixture
 def no_slurm(tmp_path, monkeypatch, capsys):
@@ -162,8 +181,19 @@ def _complete(results: Path, cells: list[int], profile: str | None = None) -> No
 
 def test_submit_dry_run_splits_and_skips_done_cells(tmp_path, no_slurm):
     _complete(tmp_path, [0, 3])
-    code, out, err = no_slurm("submit", TINY, "--results-dir", str(tmp_path), "--dry-run",
-                              "--max-array-size", "5", "--array-parallelism", "2", "--time", "30")  # fmt: skip
+    code, out, err = no_slurm(
+        "submit",
+        TINY,
+        "--results-dir",
+        str(tmp_path),
+        "--dry-run",
+        "--max-array-size",
+        "5",
+        "--array-parallelism",
+        "2",
+        "--time",
+        "30",
+    )
     assert code == 0 and "12 cells, 2 done, 0 queued or running, 10 to submit" in err
     arrays = [ln for ln in out.splitlines() if ln.startswith("#SBATCH --array=")]
     offsets = [ln for ln in out.splitlines() if ln.startswith("OFFSET=")]
@@ -173,12 +203,15 @@ def test_submit_dry_run_splits_and_skips_done_cells(tmp_path, no_slurm):
     assert not (tmp_path / "tiny" / "slurm").exists()  # a dry run writes nothing
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--profile", "nope"], "unknown profile 'nope'"),
-    (["--time", "4h"], "--time '4h'"),
-    (["--partition", "gpu\ntouch /tmp/x"], "newlines"),
-    (["--set", "model.nope=1"], "nope"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--profile", "nope"], "unknown profile 'nope'"),
+        (["--time", "4h"], "--time '4h'"),
+        (["--partition", "gpu\ntouch /tmp/x"], "newlines"),
+        (["--set", "model.nope=1"], "nope"),
+    ],
+)
 def test_submit_bad_input_is_one_line_exit_2(tmp_path, no_slurm, args, match):
     code, out, err = no_slurm("submit", TINY, "--results-dir", str(tmp_path), "--dry-run", *args)
     assert code == 2, err
@@ -186,8 +219,17 @@ def test_submit_bad_input_is_one_line_exit_2(tmp_path, no_slurm, args, match):
 
 
 def test_submit_checks_the_dataset_is_present(tmp_path, no_slurm):
-    code, out, err = no_slurm("submit", "degradation", "--profile", "paper", "--data-dir",
-                              str(tmp_path / "none"), "--results-dir", str(tmp_path), "--dry-run")  # fmt: skip
+    code, out, err = no_slurm(
+        "submit",
+        "degradation",
+        "--profile",
+        "paper",
+        "--data-dir",
+        str(tmp_path / "none"),
+        "--results-dir",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert code == 2 and "data fetch cifar10" in err, err
 
 
@@ -198,12 +240,15 @@ def test_submit_without_slurm_says_so(tmp_path, no_slurm):
 
 def test_status_without_slurm_reads_the_results_store(tmp_path, no_slurm):
     _complete(tmp_path, [1, 2])
-    store.append_submission(tmp_path, "tiny", {"job_id": "5", "offset": 0, "cells": list(range(12)),
-                                               "profile": "quick", "overrides": []})  # fmt: skip
+    store.append_submission(
+        tmp_path, "tiny", {"job_id": "5", "offset": 0, "cells": list(range(12)), "profile": "quick", "overrides": []}
+    )
     log = store.cell_log(tmp_path, "tiny", 3)
     log.parent.mkdir(parents=True)
     log.write_text("[ablate] start\nTraceback (most recent call last):\nRuntimeError: boom\n")
-    (log.parent / "5_3.out").write_text("slurmstepd: error: *** JOB 9 ON n1 CANCELLED AT 2026-11-23T10:37:56 DUE TO TIME LIMIT ***\n")
+    (log.parent / "5_3.out").write_text(
+        "slurmstepd: error: *** JOB 9 ON n1 CANCELLED AT 2026-11-23T10:37:56 DUE TO TIME LIMIT ***\n"
+    )
     code, out, err = no_slurm("status", TINY, "--results-dir", str(tmp_path))
     assert code == 0 and "12 cells: 2 done, 1 failed, 9 missing" in out
     assert "| RuntimeError: boom" in out and "DUE TO TIME LIMIT" in out
@@ -262,10 +307,10 @@ def test_sync_is_idempotent_and_parallel(tmp_path):
 def test_sync_reports_uploads_that_did_not_happen(tmp_path):
     _fake_run(tmp_path, "a", attempts=1)
     jobs = sync_cmd.find_jobs(tmp_path / "tiny")
-    fail = lambda cmd: subprocess.CompletedProcess(cmd, 1, "", "wandb: ERROR network\n")  # noqa: E731
+    fail = lambda cmd: subprocess.CompletedProcess(cmd, 1, "", "wandb: ERROR network\n")
     errors = sync_cmd.sync_all(jobs, lambda j: ["wandb", "sync"], 2, fail)
     assert list(errors.values()) == ["wandb: ERROR network (not marked synced: " + jobs[0].folders[0].name + ")"]
-    silent = lambda cmd: subprocess.CompletedProcess(cmd, 0, "", "")  # noqa: E731  exit 0, no marker
+    silent = lambda cmd: subprocess.CompletedProcess(cmd, 0, "", "")
     assert sync_cmd.sync_all(jobs, lambda j: ["wandb", "sync"], 2, silent)
 
 
@@ -300,13 +345,30 @@ def test_split_grid_scancel_resubmit_completes(slurm_env, tmp_path):
     the same form as a local run, and `status` says all done."""
     env, results = slurm_env, tmp_path / "results"
     local = subprocess.Popen(  # the same cell run locally, for the comparison of forms
-        [sys.executable, "-m", "ablate", "run", TINY, "--cell", "9", "--results-dir", str(tmp_path / "local"),
-         "--wandb", "off", "--no-progress"], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ablate",
+            "run",
+            TINY,
+            "--cell",
+            "9",
+            "--results-dir",
+            str(tmp_path / "local"),
+            "--wandb",
+            "off",
+            "--no-progress",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     t0 = time.monotonic()
-    sub = ablate(env, "submit", TINY, "--results-dir", str(results), "--array-parallelism", "2",
-                 "--time", "10", "--wandb", "off")  # fmt: skip
+    sub = ablate(
+        env, "submit", TINY, "--results-dir", str(results), "--array-parallelism", "2", "--time", "10", "--wandb", "off"
+    )
     lines = [ln for ln in sub.stdout.splitlines() if ln[:1].isdigit()]
     assert [_cells_of(ln) for ln in lines] == ["cells 0-4", "cells 5-9", "cells 10-11"]
     first, second, third = job_ids(sub.stdout)
@@ -318,8 +380,9 @@ def test_split_grid_scancel_resubmit_completes(slurm_env, tmp_path):
     slurm(env, "scancel", f"{second}_3", f"{second}_4")
     status = ablate(env, "status", TINY, "--results-dir", str(results)).stdout
     assert "missing" in status and "pending" in status
-    resub = ablate(env, "submit", TINY, "--results-dir", str(results), "--array-parallelism", "2",
-                   "--time", "10", "--wandb", "off")  # fmt: skip
+    resub = ablate(
+        env, "submit", TINY, "--results-dir", str(results), "--array-parallelism", "2", "--time", "10", "--wandb", "off"
+    )
     assert [_cells_of(ln) for ln in resub.stdout.splitlines() if ln[:1].isdigit()] == ["cells 8-9"]
     m = re.search(r"(\d+) done, (\d+) queued or running, 2 to submit", resub.stderr)
     assert m and int(m[1]) + int(m[2]) == 10, resub.stderr  # the live cells are not submitted twice
@@ -362,8 +425,9 @@ def test_requeue_resumes_from_checkpoint_into_same_run(slurm_env, tmp_path):
     # Before submitting: loading the grid took 22 s on a loaded machine, while the cells trained.
     cells = load_experiment(TINY, "requeue").cells
     dirs = [results / "tiny" / c.run_id for c in cells]
-    sub = ablate(env, "submit", TINY, "--profile", "requeue", "--results-dir", str(results),
-                 "--time", "10", "--wandb", "offline")  # fmt: skip
+    sub = ablate(
+        env, "submit", TINY, "--profile", "requeue", "--results-dir", str(results), "--time", "10", "--wandb", "offline"
+    )
     (job,) = job_ids(sub.stdout)
 
     def has_checkpoint(d: Path) -> bool:
@@ -372,8 +436,10 @@ def test_requeue_resumes_from_checkpoint_into_same_run(slurm_env, tmp_path):
     # Each cell is signalled as soon as it has its own first checkpoint (step 50 of 600, ~25 s of
     # training left). Waiting for both let one finish first on a loaded CI machine (its restart
     # then found the result and resumed from step 0).
-    signals = {0: ("scancel", "--signal=USR1", f"{job}_0"),  # to the job steps (srun), as --signal does
-               1: ("scontrol", "requeue", f"{job}_1")}  # fmt: skip
+    signals = {
+        0: ("scancel", "--signal=USR1", f"{job}_0"),  # to the job steps (srun), as --signal does
+        1: ("scontrol", "requeue", f"{job}_1"),
+    }
 
     def signal_each_once_checkpointed() -> bool:
         for i in [i for i in signals if has_checkpoint(dirs[i])]:
@@ -383,8 +449,14 @@ def test_requeue_resumes_from_checkpoint_into_same_run(slurm_env, tmp_path):
 
     wait_for(signal_each_once_checkpointed, 240, "first checkpoints")
     t0 = time.monotonic()
-    wait_for(lambda: "restart 1" in store.cell_log(results, "tiny", 0).read_text()
-             and "restart 1" in store.cell_log(results, "tiny", 1).read_text(), 240, "restarts")  # fmt: skip
+    wait_for(
+        lambda: (
+            "restart 1" in store.cell_log(results, "tiny", 0).read_text()
+            and "restart 1" in store.cell_log(results, "tiny", 1).read_text()
+        ),
+        240,
+        "restarts",
+    )
     restart_s = time.monotonic() - t0
     wait_until_idle(env, results, timeout=400)
 
@@ -410,7 +482,9 @@ def test_requeue_resumes_from_checkpoint_into_same_run(slurm_env, tmp_path):
     resumed = [json.loads((d / "summary.json").read_text())["resumed_from_step"] for d in dirs]
     assert resumed == [p["resumed_from_step"] for p in prov], (resumed, prov)
     assert resumed[1] % 50 == 0, resumed  # checkpoint_every: 50 in the fixture's requeue profile
-    print(f"[USR1: resumed from {Path(prov[0]['resume_from']).name} at step {resumed[0]}; "
-          f"scontrol requeue: periodic step {resumed[1]}]")
+    print(
+        f"[USR1: resumed from {Path(prov[0]['resume_from']).name} at step {resumed[0]}; "
+        f"scontrol requeue: periodic step {resumed[1]}]"
+    )
     assert sorted(p.name for p in (results / "tiny").iterdir()) == sorted([*(c.run_id for c in cells), "slurm"])
     print(f"[both restarted {restart_s:.0f} s after the signal / requeue]")

@@ -19,11 +19,15 @@ UPDATE = os.environ.get("ABLATE_UPDATE_GOLDEN") == "1"  # regenerate: ABLATE_UPD
 
 def settings(**kw) -> JobSettings:
     base = dict(
-        experiment="degradation", results_dir="/scratch/me/results",
-        log_dir="/scratch/me/results/degradation/slurm/logs", workdir="/home/me/ablate",
-        python="/home/me/ablate/.venv/bin/python", time="4:00:00", job_name="ablate-degradation",
+        experiment="degradation",
+        results_dir="/scratch/me/results",
+        log_dir="/scratch/me/results/degradation/slurm/logs",
+        workdir="/home/me/ablate",
+        python="/home/me/ablate/.venv/bin/python",
+        time="4:00:00",
+        job_name="ablate-degradation",
         profile="paper",
-    )  # fmt: skip
+    )
     return JobSettings(**{**base, **kw})
 
 
@@ -37,18 +41,35 @@ def check_golden(name: str, text: str) -> None:
 
 
 def test_golden_single_gpu_array():
-    s = settings(partition="gpu", account="proj-42", qos="normal", gpus_per_task=1,
-                 cpus_per_task=8, mem="32G", data_dir="/scratch/me/data",
-                 overrides=("optim.lr=0.05", "train.max_steps=20000"))  # fmt: skip
+    s = settings(
+        partition="gpu",
+        account="proj-42",
+        qos="normal",
+        gpus_per_task=1,
+        cpus_per_task=8,
+        mem="32G",
+        data_dir="/scratch/me/data",
+        overrides=("optim.lr=0.05", "train.max_steps=20000"),
+    )
     run_ids = {i: f"plain-20-s{i}-0123456789" for i in range(12)}
-    check_golden("slurm_single_gpu.sbatch",
-                 render.render_sbatch(s, ArrayChunk(0, (0, 1, 2, 5), 16), total_cells=12, run_ids=run_ids))
+    check_golden(
+        "slurm_single_gpu.sbatch",
+        render.render_sbatch(s, ArrayChunk(0, (0, 1, 2, 5), 16), total_cells=12, run_ids=run_ids),
+    )
 
 
 def test_golden_ddp_two_nodes_with_offset():
-    s = settings(experiment="/home/me/ablate/experiments/convnext.yaml", profile="paper",
-                 partition="gpu", gpus_per_task=4, nodes=2, cpus_per_task=8, mem="200G",
-                 time="2-00:00:00", signal_seconds=300)  # fmt: skip
+    s = settings(
+        experiment="/home/me/ablate/experiments/convnext.yaml",
+        profile="paper",
+        partition="gpu",
+        gpus_per_task=4,
+        nodes=2,
+        cpus_per_task=8,
+        mem="200G",
+        time="2-00:00:00",
+        signal_seconds=300,
+    )
     check_golden("slurm_ddp.sbatch", render.render_sbatch(s, ArrayChunk(1000, (0, 1, 7)), total_cells=1010))
 
 
@@ -100,8 +121,14 @@ def _execute(text: str, tmp_path: Path) -> list[str]:
     (bindir / "srun").chmod(0o755)
     script = tmp_path / "job.sbatch"
     script.write_text(text)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "2",
-           "SLURM_ARRAY_JOB_ID": "77", "SLURM_JOB_ID": "79", "SLURM_JOB_NODELIST": "n1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "SLURM_ARRAY_TASK_ID": "2",
+        "SLURM_ARRAY_JOB_ID": "77",
+        "SLURM_JOB_ID": "79",
+        "SLURM_JOB_NODELIST": "n1",
+    }
     subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, check=True, timeout=30)
     return argv_file.read_bytes().decode().split("\0")[:-1]
 
@@ -111,10 +138,19 @@ def test_user_values_cannot_inject_shell(value, tmp_path):
     logs = tmp_path / f"logs {value}".replace("/", "_")
     logs.mkdir()
     experiment = "./" + value if value.startswith("-") else value  # a leading '-' is refused
-    s = settings(experiment=experiment, profile=value, overrides=(f"k={value}", value),
-                 results_dir=f"/r/{value}", data_dir=f"/d/{value}", log_dir=str(logs),
-                 partition=value, account=value, qos=value, job_name=value,
-                 python="/bin/echo")  # fmt: skip
+    s = settings(
+        experiment=experiment,
+        profile=value,
+        overrides=(f"k={value}", value),
+        results_dir=f"/r/{value}",
+        data_dir=f"/d/{value}",
+        log_dir=str(logs),
+        partition=value,
+        account=value,
+        qos=value,
+        job_name=value,
+        python="/bin/echo",
+    )
     text = render.render_sbatch(s, ArrayChunk(5, (0, 2)))
     argv = _execute(text, tmp_path)
     assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()
@@ -134,7 +170,7 @@ def test_user_values_cannot_inject_shell(value, tmp_path):
     # Every #SBATCH value is one shell-quoted word: what sbatch's own parser reads back is the value.
     for line in text.splitlines():
         if line.startswith("#SBATCH --") and "=" in line:
-            flag, _, quoted = line[len("#SBATCH "):].partition("=")
+            flag, _, quoted = line[len("#SBATCH ") :].partition("=")
             words = shlex.split(quoted)
             assert len(words) == 1, line
             if flag in ("--partition", "--account", "--qos", "--job-name"):
@@ -153,22 +189,32 @@ def test_newlines_are_refused(field):
         settings(overrides=("a=1\rb", "ok=1"))
 
 
-@pytest.mark.parametrize("value,seconds", [
-    ("30", 1800), ("30:15", 1815), ("4:00:00", 14400), ("1-0", 86400), ("1-2:30", 95400),
-    ("2-00:00:00", 172800),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "value,seconds",
+    [
+        ("30", 1800),
+        ("30:15", 1815),
+        ("4:00:00", 14400),
+        ("1-0", 86400),
+        ("1-2:30", 95400),
+        ("2-00:00:00", 172800),
+    ],
+)
 def test_time_formats(value, seconds):
     assert render.time_seconds(value) == seconds
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(time="4h"), "--time"),
-    (dict(time="1:00", signal_seconds=120), "--signal-seconds"),
-    (dict(mem="32 GB"), "--mem"),
-    (dict(nodes=0), "--nodes"),
-    (dict(wandb="sometimes"), "--wandb"),
-    (dict(partition=""), "may not be empty"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(time="4h"), "--time"),
+        (dict(time="1:00", signal_seconds=120), "--signal-seconds"),
+        (dict(mem="32 GB"), "--mem"),
+        (dict(nodes=0), "--nodes"),
+        (dict(wandb="sometimes"), "--wandb"),
+        (dict(partition=""), "may not be empty"),
+    ],
+)
 def test_invalid_settings_raise_user_errors(kw, match):
     with pytest.raises(UserError, match=match):
         settings(**kw)
@@ -188,10 +234,16 @@ def test_twelve_cells_max_array_size_five_makes_three_arrays():
     assert [c.cells for c in chunks] == [list(range(5)), list(range(5, 10)), [10, 11]]
 
 
-@pytest.mark.parametrize("cells,size", [
-    ([3, 5, 9], 1001), ([0, 1000, 1001, 2500], 1001), (list(range(0, 40, 3)), 7), ([7], 1),
-    ([2, 4, 6, 8, 10, 2000], 5),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "cells,size",
+    [
+        ([3, 5, 9], 1001),
+        ([0, 1000, 1001, 2500], 1001),
+        (list(range(0, 40, 3)), 7),
+        ([7], 1),
+        ([2, 4, 6, 8, 10, 2000], 5),
+    ],
+)
 def test_plan_arrays_maps_every_cell_once_below_the_limit(cells, size):
     chunks = plan_arrays(cells, size)
     assert sorted(c for ch in chunks for c in ch.cells) == sorted(cells)
@@ -211,8 +263,10 @@ def test_golden_packed_cells_per_task():
     run_ids = {i: f"plain-20-s{i}-0123456789" for i in range(10)}
     groups = render.plan_groups([0, 1, 2, 3, 5, 6, 7, 8, 9], 4)
     assert groups == [[0, 1, 2, 3], [5, 6, 7, 8], [9]]
-    check_golden("slurm_packed.sbatch", render.render_sbatch(s, ArrayChunk(0, (0, 1, 2)), total_cells=10,
-                                                             run_ids=run_ids, groups=groups))  # fmt: skip
+    check_golden(
+        "slurm_packed.sbatch",
+        render.render_sbatch(s, ArrayChunk(0, (0, 1, 2)), total_cells=10, run_ids=run_ids, groups=groups),
+    )
 
 
 def test_packed_script_starts_every_cell_of_its_group_at_once(tmp_path):
@@ -225,21 +279,32 @@ def test_packed_script_starts_every_cell_of_its_group_at_once(tmp_path):
     (bin_dir / "fakepython").write_text(f'#!/bin/bash\necho "$*" >> {calls}\n[[ "$*" != *--cell=6* ]]\n')
     for f in bin_dir.iterdir():
         f.chmod(0o755)
-    s = settings(gpus_per_task=1, cells_per_task=2, python=str(bin_dir / "fakepython"),
-                 log_dir=str(tmp_path / "logs"), workdir=str(tmp_path))  # fmt: skip
+    s = settings(
+        gpus_per_task=1,
+        cells_per_task=2,
+        python=str(bin_dir / "fakepython"),
+        log_dir=str(tmp_path / "logs"),
+        workdir=str(tmp_path),
+    )
     (tmp_path / "logs").mkdir()
     run_ids = {i: f"r{i}" for i in range(8)}
     text = render.render_sbatch(s, ArrayChunk(2, (0, 1)), run_ids=run_ids, groups=[[0, 1], [2, 3], [4, 5], [6, 7]])
     script = tmp_path / "job.sbatch"
     script.write_text(text)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_JOB_ID": "7", "SLURM_JOB_ID": "8",
-           "SLURM_JOB_NODELIST": "n1"}  # fmt: skip
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_ARRAY_JOB_ID": "7",
+        "SLURM_JOB_ID": "8",
+        "SLURM_JOB_NODELIST": "n1",
+    }
     ok = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": "0"}, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     lines = calls.read_text().splitlines()
     assert len(lines) == 2 and all("--threads=" in x for x in lines)
-    assert {("--cell=4" in x and "--expect-run-id=r4" in x) or ("--cell=5" in x and "--expect-run-id=r5" in x)
-            for x in lines} == {True}  # fmt: skip
+    assert {
+        ("--cell=4" in x and "--expect-run-id=r4" in x) or ("--cell=5" in x and "--expect-run-id=r5" in x)
+        for x in lines
+    } == {True}
     assert (tmp_path / "logs" / "cell-4.log").is_file() and (tmp_path / "logs" / "cell-5.log").is_file()
     bad = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": "1"}, capture_output=True, text=True)
     assert bad.returncode == 1 and len(calls.read_text().splitlines()) == 4  # cell 7 ran although 6 failed

@@ -27,16 +27,21 @@ class SyncCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _grid(tmp_path, max_steps: int, log_every: int, **train) -> "Experiment":  # noqa: F821
+def _grid(tmp_path, max_steps: int, log_every: int, **train) -> Experiment:  # noqa: F821
     from ablate.experiment import load_experiment
 
     spec = {
-        "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
-                 "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-                 "train": {"max_steps": max_steps, "log_every": log_every, "eval_every": 0,
-                           "checkpoint_every": 0, **train}},
-        "arms": {"a": {}}, "seeds": [0], "profiles": {"tiny": {}},
-    }  # fmt: skip
+        "base": {
+            "model.name": "cifar_resnet",
+            "model.width": 4,
+            "model.depth": 8,
+            "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+            "train": {"max_steps": max_steps, "log_every": log_every, "eval_every": 0, "checkpoint_every": 0, **train},
+        },
+        "arms": {"a": {}},
+        "seeds": [0],
+        "profiles": {"tiny": {}},
+    }
     path = tmp_path / "syncgrid.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return load_experiment(str(path), "tiny")
@@ -47,8 +52,7 @@ def _count_training_syncs(tmp_path, monkeypatch, max_steps, log_every) -> tuple[
     evaluations excluded."""
     import lightning.pytorch as pl
 
-    from ablate import results
-    from ablate.run import RunOptions, run_cell
+    from ablate.train.run import RunOptions, run_cell
 
     counter = SyncCounter()
     state = {"on": False}
@@ -97,7 +101,7 @@ def test_training_steps_sync_once_per_log_window(tmp_path, monkeypatch, max_step
 
 
 def test_window_records_means_and_first_nonfinite_step():
-    from ablate.module import TrainWindow
+    from ablate.train.module import TrainWindow
 
     w = TrainWindow()
     for step, (loss, err) in enumerate([(1.0, 0.5), (3.0, 0.25)]):
@@ -117,7 +121,7 @@ def test_window_records_means_and_first_nonfinite_step():
 
 def test_divergence_stops_at_the_window_and_keeps_the_curve(tmp_path):
     from ablate import results
-    from ablate.run import RunOptions, run_cell
+    from ablate.train.run import RunOptions, run_cell
 
     exp = _grid(tmp_path, 60, 5)
     cell = exp.cells[0]
@@ -134,18 +138,23 @@ def test_divergence_stops_at_the_window_and_keeps_the_curve(tmp_path):
 
 
 PACK_GRID = {
-    "base": {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8,
-             "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-             "train": {"max_steps": 30, "log_every": 2, "eval_every": 15, "checkpoint_every": 5}},
-    "arms": {"a": {}, "b": {"model.width": 6}}, "seeds": [0],
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.width": 4,
+        "model.depth": 8,
+        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+        "train": {"max_steps": 30, "log_every": 2, "eval_every": 15, "checkpoint_every": 5},
+    },
+    "arms": {"a": {}, "b": {"model.width": 6}},
+    "seeds": [0],
     "profiles": {"tiny": {}},
-}  # fmt: skip
+}
 
 
 def test_allocated_cpus_follow_slurm_and_affinity(monkeypatch):
     import os
 
-    from ablate.threads import allocated_cpus
+    from ablate.train.threads import allocated_cpus
 
     mask = len(os.sched_getaffinity(0))
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
@@ -178,8 +187,8 @@ def test_packed_grid_trains_every_cell_once_and_resumes(tmp_path):
     from ablate import results
     from ablate.executor import run_grid
     from ablate.experiment import load_experiment
-    from ablate.run import RunOptions
-    from tests.conftest import REPO
+    from ablate.train.run import RunOptions
+    from tests.helpers import REPO
     from tests.test_resume import _wait_for
 
     path = tmp_path / "packgrid.yaml"
@@ -195,8 +204,25 @@ def test_packed_grid_trains_every_cell_once_and_resumes(tmp_path):
         assert results.read_summary(results.run_dir(clean.results_root, exp.name, c.run_id))["attempts"] == 1
 
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "ablate", "run", str(path), "--results-dir", str(killed), "--wandb", "off",
-           "--no-progress", "--no-analysis", "--accelerator", "cpu", "--devices", "1", "--runs-per-gpu", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ablate",
+        "run",
+        str(path),
+        "--results-dir",
+        str(killed),
+        "--wandb",
+        "off",
+        "--no-progress",
+        "--no-analysis",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "1",
+        "--runs-per-gpu",
+        "2",
+    ]
     env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": "0"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     grid = killed / exp.name
@@ -218,12 +244,18 @@ def test_packed_grid_trains_every_cell_once_and_resumes(tmp_path):
 
 
 SLURM_GRID = {  # a plain-20 cell of the digits (the earlier quick degradation setting), two seeds
-    "base": {"model.name": "cifar_resnet", "model.depth": 20, "model.width": 8, "model.shortcut": "A",
-             "data": {"name": "digits", "batch_size": 64, "val_size": 0.1, "augment": "crop", "pad": 1},
-             "train": {"max_steps": 200, "log_every": 5, "eval_every": 40, "checkpoint_every": 40}},
-    "arms": {"plain-20": {"model.shortcut": "none"}}, "seeds": [0, 1],
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.depth": 20,
+        "model.width": 8,
+        "model.shortcut": "A",
+        "data": {"name": "digits", "batch_size": 64, "val_size": 0.1, "augment": "crop", "pad": 1},
+        "train": {"max_steps": 200, "log_every": 5, "eval_every": 40, "checkpoint_every": 40},
+    },
+    "arms": {"plain-20": {"model.shortcut": "none"}},
+    "seeds": [0, 1],
     "profiles": {"quick": {}},
-}  # fmt: skip
+}
 
 
 @pytest.mark.slurm
@@ -258,7 +290,7 @@ def test_gpu_training_steps_never_sync(tmp_path):
     log boundary inside: any host sync in a step (item, a Python `if` on a tensor, a D2H copy) raises."""
     import lightning.pytorch as pl
 
-    from ablate.run import RunOptions, run_cell
+    from ablate.train.run import RunOptions, run_cell
 
     class NoSync(pl.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -289,12 +321,18 @@ def test_gpu_check_dry_run_writes_its_logs(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     logs = tmp_path / "logs"
     env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable}
-    res = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(logs)], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    res = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(logs)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     summary = (logs / "summary.txt").read_text() if (logs / "summary.txt").exists() else ""
     assert res.returncode == 0, res.stdout + res.stderr + summary
     for name in ("env.txt", "gpu_tests.log", "bench.log", "bench.json", "packing.log", "packing.json", "slice.log"):
@@ -310,7 +348,7 @@ def test_bench_registered_cheap_to_import_and_refuses_bad_input():
     import sys
 
     from ablate.cli import COMMANDS
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     assert COMMANDS["bench"] == "ablate.commands.bench"
     code = "import sys, ablate.commands.bench; sys.exit('torch' in sys.modules)"
@@ -320,7 +358,7 @@ def test_bench_registered_cheap_to_import_and_refuses_bad_input():
 
 
 def test_project_paper_hours_from_rates():
-    from ablate.benchmark import project_paper_hours
+    from ablate.train.benchmark import project_paper_hours
 
     # 10,000 images/s at every depth: 10 nets x 3 seeds x 64,000 x 128 images / 1e4 / 3600 s.
     flat = project_paper_hours({20: 1e4, 56: 1e4, 110: 1e4})

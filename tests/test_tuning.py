@@ -2,14 +2,25 @@
 `optim.lr: tuned` resolves to its best value (and changes the run id), a missing study is one line
 naming the command to run. Tiny budgets: digits, width 4, 12 steps."""
 
-from pathlib import Path
-
 import pytest
 
-from ablate.experiment import ExperimentError, expand, find_experiment, load_experiment, read_spec
-from ablate.tuning import (STORAGE_FILES, TuningError, best_params, choose_storage, describe_tuned, load_study,
-                           median_pruner, tune, tune_dir, tuned_values)
-from tests.conftest import TINY, run_cli
+from ablate.errors import ExperimentError
+from ablate.experiment import expand, load_experiment
+from ablate.search_path import find_experiment
+from ablate.spec import read_spec
+from ablate.tuning import (
+    STORAGE_FILES,
+    TuningError,
+    best_params,
+    choose_storage,
+    describe_tuned,
+    load_study,
+    median_pruner,
+    tune,
+    tune_dir,
+    tuned_values,
+)
+from tests.helpers import TINY, run_cli
 
 
 def sets(*items):
@@ -26,8 +37,9 @@ def tuned_root(tmp_path_factory):
 
 
 def test_tune_cli_stores_the_study_and_resumes_it(tuned_root):
-    res = run_cli("tune", "activation", "--arm", "tanh", "--trials", "1", *sets(*TINY),
-                  "--results-dir", str(tuned_root))  # fmt: skip
+    res = run_cli(
+        "tune", "activation", "--arm", "tanh", "--trials", "1", *sets(*TINY), "--results-dir", str(tuned_root)
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "1 trials so far" in res.stdout and "2 trials in the study" in res.stdout
     assert "activation/quick/tanh" in res.stdout and "validation error" in res.stdout
@@ -52,8 +64,16 @@ def test_lr_tuned_uses_each_arms_best_value(tuned_root):
 
 
 def test_run_with_lr_tuned_trains_with_the_best_value_and_reports_it(tuned_root):
-    res = run_cli("run", "activation", *sets(*TINY, "optim.lr=tuned"), "--results-dir", str(tuned_root),
-                  "--wandb", "off", "--no-progress")  # fmt: skip
+    res = run_cli(
+        "run",
+        "activation",
+        *sets(*TINY, "optim.lr=tuned"),
+        "--results-dir",
+        str(tuned_root),
+        "--wandb",
+        "off",
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     import json
 
@@ -70,7 +90,9 @@ def test_run_id_follows_the_tuned_value():
     spec = read_spec(path)
 
     def ids(lr):
-        return [c.run_id for c in expand(spec, "quick", {"optim.lr": "tuned"}, path, lambda arm, keys: {"optim.lr": lr})]
+        return [
+            c.run_id for c in expand(spec, "quick", {"optim.lr": "tuned"}, path, lambda arm, keys: {"optim.lr": lr})
+        ]
 
     assert ids(0.01) == ids(0.01) and ids(0.01) != ids(0.02)
 
@@ -80,15 +102,16 @@ def test_missing_study_names_the_command(tmp_path):
         load_experiment("activation", overrides=["optim.lr=tuned"], results_root=tmp_path)
     msg = str(e.value)
     assert "activation.yaml" in msg and "'relu'" in msg
-    assert f"python -m ablate tune activation --arm relu --profile quick" in msg
+    assert "python -m ablate tune activation --arm relu --profile quick" in msg
     res = run_cli("run", "activation", "--set", "optim.lr=tuned", "--results-dir", str(tmp_path))
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "ablate tune activation --arm relu" in res.stderr
 
 
 def test_journal_storage_for_shared_file_systems(tmp_path):
-    study = tune("activation", "relu", 1, overrides=TINY, results_root=tmp_path, storage="journal",
-                 echo=lambda *_: None)  # fmt: skip
+    study = tune(
+        "activation", "relu", 1, overrides=TINY, results_root=tmp_path, storage="journal", echo=lambda *_: None
+    )
     assert (tune_dir(tmp_path, "activation") / STORAGE_FILES["journal"]).is_file()
     assert choose_storage(tmp_path, "activation") == "journal"  # auto keeps using the existing one
     assert load_study(tmp_path, "activation", "quick", "relu").trials[0].params == study.trials[0].params

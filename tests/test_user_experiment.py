@@ -8,23 +8,38 @@ import json
 
 import yaml
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 OWN = {
     "description": "He et al.'s option A (zero-padded identity) vs option B (projection) shortcuts.",
-    "base": {"model": {"name": "cifar_resnet", "depth": 8, "width": 4},
-             "data": {"name": "digits", "batch_size": 64, "augment": "crop", "pad": 1},
-             "optim": {"name": "sgd", "lr": 0.1}},
+    "base": {
+        "model": {"name": "cifar_resnet", "depth": 8, "width": 4},
+        "data": {"name": "digits", "batch_size": 64, "augment": "crop", "pad": 1},
+        "optim": {"name": "sgd", "lr": 0.1},
+    },
     "arms": {"option-A": {"model.shortcut": "A"}, "option-B": {"model.shortcut": "B"}},
     "seeds": [0, 1],
-    "profiles": {"quick": {"set": {"train": {"max_steps": 16, "log_every": 2, "eval_every": 8, "checkpoint_every": 8}}}},
+    "profiles": {
+        "quick": {"set": {"train": {"max_steps": 16, "log_every": 2, "eval_every": 8, "checkpoint_every": 8}}}
+    },
     "claims": [
-        {"id": "b-has-more-parameters", "metric": "params", "a": {"model.shortcut": "B"}, "b": "option-A",
-         "expect": "greater"},
-        {"id": "b-not-worse", "text": "projection shortcuts train at least as well (He et al., Table 3)",
-         "metric": "final_train_error", "a": "option-B", "b": "option-A", "expect": "less"},
+        {
+            "id": "b-has-more-parameters",
+            "metric": "params",
+            "a": {"model.shortcut": "B"},
+            "b": "option-A",
+            "expect": "greater",
+        },
+        {
+            "id": "b-not-worse",
+            "text": "projection shortcuts train at least as well (He et al., Table 3)",
+            "metric": "final_train_error",
+            "a": "option-B",
+            "b": "option-A",
+            "expect": "less",
+        },
     ],
-}  # fmt: skip
+}
 
 
 def write(tmp_path, spec, name="my_ablation.yaml"):
@@ -48,7 +63,9 @@ def test_own_yaml_runs_end_to_end_with_three_way_verdicts(tmp_path):
     verdicts = {v["id"]: v for v in json.loads((report / "verdicts.json").read_text())}
     assert verdicts["b-has-more-parameters"]["scale"] == "exact"
     noisy = verdicts["b-not-worse"]
-    assert noisy["a"]["n"] == noisy["b"]["n"] == 2 and {"estimate", "ci_low", "ci_high", "p", "p_adjusted"} <= set(noisy)
+    assert noisy["a"]["n"] == noisy["b"]["n"] == 2 and {"estimate", "ci_low", "ci_high", "p", "p_adjusted"} <= set(
+        noisy
+    )
     assert noisy["outcome"] != "unresolved" or noisy["seeds_needed"] is None or noisy["seeds_needed"] >= 2
 
 
@@ -63,8 +80,10 @@ def test_without_claims_every_arm_is_compared_with_the_first(tmp_path):
 
 
 def test_misspelled_arm_or_metric_in_claims_is_one_line_before_training(tmp_path):
-    for field, bad, message in (("b", "option-C", "unknown arm 'option-C'; valid: option-A, option-B"),
-                                ("metric", "final_train_err", "unknown metric 'final_train_err'")):  # fmt: skip
+    for field, bad, message in (
+        ("b", "option-C", "unknown arm 'option-C'; valid: option-A, option-B"),
+        ("metric", "final_train_err", "unknown metric 'final_train_err'"),
+    ):
         spec = json.loads(json.dumps(OWN))
         spec["claims"][1][field] = bad
         path = write(tmp_path, spec, f"bad_{field}.yaml")

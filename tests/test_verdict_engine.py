@@ -25,8 +25,16 @@ def runs_frame(values: dict[str, list[float]], metric="final_train_error", statu
     rows = []
     for arm, vals in values.items():
         for seed, v in enumerate(vals):
-            rows.append({"arm": arm, "seed": seed, "run_id": f"{arm}-{seed}", metric: v, "status": "completed",
-                         "_flat_config": {"model.depth": 20 if arm == "a" else 56}})  # fmt: skip
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": seed,
+                    "run_id": f"{arm}-{seed}",
+                    metric: v,
+                    "status": "completed",
+                    "_flat_config": {"model.depth": 20 if arm == "a" else 56},
+                }
+            )
     df = pd.DataFrame(rows)
     if status:
         for run_id, s in status.items():
@@ -114,7 +122,9 @@ def test_diverged_runs_count_as_worst_or_are_excluded():
 
 def test_holm_adjusts_across_the_claims_of_one_experiment():
     assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    c = claims(*[{"id": f"c{i}", "metric": "final_train_error", "a": "a", "b": "b", "expect": "less"} for i in range(5)])
+    c = claims(
+        *[{"id": f"c{i}", "metric": "final_train_error", "a": "a", "b": "b", "expect": "less"} for i in range(5)]
+    )
     vs = evaluate(c, runs_frame({"a": [0.10, 0.13, 0.12], "b": [0.15, 0.18, 0.17]}), NO_CURVES, "quick")
     assert all(v.p_adjusted == pytest.approx(min(1, 5 * v.p)) for v in vs)
 
@@ -125,12 +135,24 @@ def curve_runs(first_steps: dict[str, list[int | None]], budget=300):
     for arm, steps in first_steps.items():
         for seed, s in enumerate(steps):
             run_id = f"{arm}-{seed}"
-            rows.append({"arm": arm, "seed": seed, "run_id": run_id, "status": "completed",
-                         "cfg.train.max_steps": budget, "cfg.train.log_every": 10, "cfg.data.batch_size": 10,
-                         "data_sizes": {"train": 100}, "_flat_config": {}})  # fmt: skip
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": seed,
+                    "run_id": run_id,
+                    "status": "completed",
+                    "cfg.train.max_steps": budget,
+                    "cfg.train.log_every": 10,
+                    "cfg.data.batch_size": 10,
+                    "data_sizes": {"train": 100},
+                    "_flat_config": {},
+                }
+            )
             for step in range(10, budget + 1, 10):
                 reached = s is not None and step >= s
-                curves.append({"run_id": run_id, "step": step, "metric": "test/error", "value": 0.05 if reached else 0.5})
+                curves.append(
+                    {"run_id": run_id, "step": step, "metric": "test/error", "value": 0.05 if reached else 0.5}
+                )
     return pd.DataFrame(rows), pd.DataFrame(curves)
 
 
@@ -182,19 +204,22 @@ def test_power_figure_matches_the_simulated_holds_rate():
 
 
 # ----------------------------------------------------------------------------- schema errors
-@pytest.mark.parametrize("claim, message", [
-    ({"metric": "final_train_eror"}, "unknown metric 'final_train_eror'"),
-    ({"a": "c"}, "unknown arm 'c'; valid: a, b"),
-    ({"a": {"model.dept": 56}}, "'a.model.dept': not a config key"),
-    ({"expect": "smaller"}, "'smaller' is not one of less, greater"),
-    ({"metric": {"first_step": "train/error", "at_most": 25}}, "not an error rate in [0, 1]"),
-    ({"metric": {"first_step": "train/eror", "at_most": 0.25}}, "is not a curve"),
-    ({"expect": "ratio_at_least"}, "key 'ratio' (r of ratio_at_least) is required"),
-    ({"expect": "equal"}, "key 'by' (the margin δ of 'equal')"),
-    ({"expect": "at_most"}, "key 'by' (the margin δ of 'at_most')"),
-    ({"colour": "red"}, "unknown key 'colour'"),
-    ({"profiles": ["papr"]}, "valid profiles: quick"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "claim, message",
+    [
+        ({"metric": "final_train_eror"}, "unknown metric 'final_train_eror'"),
+        ({"a": "c"}, "unknown arm 'c'; valid: a, b"),
+        ({"a": {"model.dept": 56}}, "'a.model.dept': not a config key"),
+        ({"expect": "smaller"}, "'smaller' is not one of less, greater"),
+        ({"metric": {"first_step": "train/error", "at_most": 25}}, "not an error rate in [0, 1]"),
+        ({"metric": {"first_step": "train/eror", "at_most": 0.25}}, "is not a curve"),
+        ({"expect": "ratio_at_least"}, "key 'ratio' (r of ratio_at_least) is required"),
+        ({"expect": "equal"}, "key 'by' (the margin δ of 'equal')"),
+        ({"expect": "at_most"}, "key 'by' (the margin δ of 'at_most')"),
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"profiles": ["papr"]}, "valid profiles: quick"),
+    ],
+)
 def test_bad_claims_are_one_line_errors(claim, message):
     base = {"id": "c", "metric": "final_train_error", "a": "a", "b": "b", "expect": "less"}
     with pytest.raises(ClaimError) as e:

@@ -18,8 +18,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ablate.claims.measure import (
-    count_params, lab_input, lab_model, meta_build, zoo_gmacs, zoo_params,
+from ablate.census.measure import (
+    count_params,
+    lab_input,
+    lab_model,
+    meta_build,
+    zoo_gmacs,
+    zoo_params,
 )
 from ablate.models import build_model, builder_params, get_builder, list_models
 from ablate.models.zoo_inputs import native_input_shape
@@ -33,8 +38,11 @@ SMOKE_SIDE_DEFAULT = 64  # px
 SMOKE_KWARGS = {"cifar_resnet1202": {"width": 4}, "cifar_plain1202": {"width": 4}}
 # Marked slow (they still run in CI): the 1202-layer nets and the deepest ImageNet variants, whose
 # smoke cost is per-layer overhead, not arithmetic.
-SLOW = set(SMOKE_KWARGS) | {"resnet101", "resnet101_v1", "resnet152", "resnet152_v1"} | {
-    f"efficientnet_b{b}" for b in range(3, 8)}
+SLOW = (
+    set(SMOKE_KWARGS)
+    | {"resnet101", "resnet101_v1", "resnet152", "resnet152_v1"}
+    | {f"efficientnet_b{b}" for b in range(3, 8)}
+)
 
 
 def smoke_shape(name: str) -> tuple[int, int, int]:
@@ -96,9 +104,7 @@ def test_num_classes_and_in_channels(name):
     assert tuple(out.shape) == (1, 7)
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in MODELS if "activation" in builder_params(n) and n not in SLOW]
-)
+@pytest.mark.parametrize("name", [n for n in MODELS if "activation" in builder_params(n) and n not in SLOW])
 def test_activation_knob(name):
     model = meta_build(name, activation="tanh")
     assert any(isinstance(m, nn.Tanh) for m in model.modules())

@@ -5,14 +5,18 @@ def add_arguments(p) -> None:
     from ablate.commands.common import add_grid_arguments
 
     add_grid_arguments(p)
-    p.add_argument("--wandb", default="auto", choices=("auto", "online", "offline", "off"),
-                   help="log the table, verdicts and figures as one W&B analysis run (auto: offline "
-                        "without a server); off: files only")  # fmt: skip
+    p.add_argument(
+        "--wandb",
+        default="auto",
+        choices=("auto", "online", "offline", "off"),
+        help="log the table, verdicts and figures as one W&B analysis run (auto: offline "
+        "without a server); off: files only",
+    )
 
 
 def main(args) -> int:
-    from ablate.analysis.pipeline import analyze_and_print
     from ablate.commands.common import load_grid
+    from ablate.report.pipeline import analyze_and_print
     from ablate.results import results_root
 
     exp = load_grid(args)

@@ -11,7 +11,8 @@ def main(args) -> int:
 
         print("\n".join(list_models()))
         return 0
-    from ablate.experiment import find_experiment, list_experiments, read_spec
+    from ablate.search_path import find_experiment, list_experiments
+    from ablate.spec import read_spec
 
     for name in list_experiments():
         path = find_experiment(name)

@@ -7,20 +7,37 @@ def add_arguments(p) -> None:
     add_grid_arguments(p)
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--cell", type=int, help="run only this cell index (SLURM array tasks use this)")
-    p.add_argument("--expect-run-id", help="with --cell: refuse to run if that cell's run id differs "
-                                           "(the experiment changed since the job was submitted)")
-    p.add_argument("--wandb", default="auto", choices=("auto", "online", "offline", "off"),
-                   help="W&B mode; auto = online only with an API key and a reachable server")
+    p.add_argument(
+        "--expect-run-id",
+        help="with --cell: refuse to run if that cell's run id differs "
+        "(the experiment changed since the job was submitted)",
+    )
+    p.add_argument(
+        "--wandb",
+        default="auto",
+        choices=("auto", "online", "offline", "off"),
+        help="W&B mode; auto = online only with an API key and a reachable server",
+    )
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
     p.add_argument("--devices", default="auto", help="devices per node (Lightning), e.g. 1 or 4")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP")
-    p.add_argument("--jobs", default="auto",
-                   help="cells run at once: auto = one per allocated CPU core (one thread each), 1 on a GPU")
-    p.add_argument("--runs-per-gpu", metavar="K",
-                   help="pack K cells on each visible GPU (K processes, one GPU each, CUDA MPS if its "
-                        "daemon runs); auto = one per 4 GiB of GPU memory, at most 8 and the CPUs per GPU")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="torch threads of this run (default: the CPUs allocated: SLURM_CPUS_PER_TASK, affinity)")
+    p.add_argument(
+        "--jobs",
+        default="auto",
+        help="cells run at once: auto = one per allocated CPU core (one thread each), 1 on a GPU",
+    )
+    p.add_argument(
+        "--runs-per-gpu",
+        metavar="K",
+        help="pack K cells on each visible GPU (K processes, one GPU each, CUDA MPS if its "
+        "daemon runs); auto = one per 4 GiB of GPU memory, at most 8 and the CPUs per GPU",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads of this run (default: the CPUs allocated: SLURM_CPUS_PER_TASK, affinity)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     p.add_argument("--no-analysis", action="store_true", help="do not analyse after the grid")
 
@@ -32,25 +49,35 @@ def main(args) -> int:
     from ablate.errors import UserError
     from ablate.grid_checks import preflight
     from ablate.results import results_root
-    from ablate.run import RunOptions
+    from ablate.train.run import RunOptions
 
     exp = load_grid(args)  # validates the whole grid before anything trains
     # Data present, splits and batches within it, results folder writable with room: before any run folder.
     preflight(exp, results_root(args.results_dir), args.data_dir)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    opts = RunOptions(results_root(args.results_dir), args.data_dir, args.wandb, args.accelerator,
-                      devices, args.num_nodes, progress=not args.no_progress, threads=args.threads)  # fmt: skip
+    opts = RunOptions(
+        results_root(args.results_dir),
+        args.data_dir,
+        args.wandb,
+        args.accelerator,
+        devices,
+        args.num_nodes,
+        progress=not args.no_progress,
+        threads=args.threads,
+    )
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads {args.threads}: must be >= 1")
     if args.cell is not None:
         if not 0 <= args.cell < len(exp.cells):
             raise UserError(f"--cell {args.cell}: {exp.name}/{exp.profile} has cells 0..{len(exp.cells) - 1}")
-        from ablate.run import CellBusy, run_cell
+        from ablate.train.run import CellBusy, run_cell
 
         cell = exp.cells[args.cell]
         if args.expect_run_id and cell.run_id != args.expect_run_id:
-            raise UserError(f"{exp.path}: cell {args.cell} is now {cell.run_id}, not {args.expect_run_id}: "
-                            f"the experiment changed since submission; resubmit")  # fmt: skip
+            raise UserError(
+                f"{exp.path}: cell {args.cell} is now {cell.run_id}, not {args.expect_run_id}: "
+                f"the experiment changed since submission; resubmit"
+            )
 
         try:
             summary = run_cell(exp, cell, opts)
@@ -63,8 +90,10 @@ def main(args) -> int:
     from ablate.executor import run_grid
 
     n = len(exp.cells)
-    print(f"[ablate] {exp.name} / profile {exp.profile}: {n} runs "
-          f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}")  # fmt: skip
+    print(
+        f"[ablate] {exp.name} / profile {exp.profile}: {n} runs "
+        f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}"
+    )
     runs_per_gpu = args.runs_per_gpu
     if runs_per_gpu is not None and runs_per_gpu != "auto" and not (runs_per_gpu.isdigit() and int(runs_per_gpu) >= 1):
         raise UserError(f"--runs-per-gpu {runs_per_gpu!r}: valid: a whole number >= 1, or auto")
@@ -72,12 +101,14 @@ def main(args) -> int:
         outcome = run_grid(exp, opts, jobs=args.jobs, runs_per_gpu=runs_per_gpu)
     except ValueError as e:  # no GPU visible for --runs-per-gpu
         raise UserError(str(e)) from None
-    print(f"[ablate] {len(outcome.completed)} run, {len(outcome.skipped)} already done, "
-          f"{len(outcome.busy)} running elsewhere, {len(outcome.failed)} failed")  # fmt: skip
+    print(
+        f"[ablate] {len(outcome.completed)} run, {len(outcome.skipped)} already done, "
+        f"{len(outcome.busy)} running elsewhere, {len(outcome.failed)} failed"
+    )
     for run_id, err in outcome.failed.items():
         print(f"[ablate] FAILED {run_id}: {err}", file=sys.stderr)
     if not args.no_analysis:
-        from ablate.analysis.pipeline import analyze_and_print
+        from ablate.report.pipeline import analyze_and_print
 
         analyze_and_print(exp, opts.results_root, wandb_mode=args.wandb)
     return 1 if outcome.failed or outcome.busy else 0

@@ -17,8 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ablate.commands.common import add_grid_arguments
 
     add_grid_arguments(p)
-    p.add_argument("--lines", type=int, default=5, metavar="N",
-                   help="lines of log shown under each failed cell (default 5)")
+    p.add_argument(
+        "--lines", type=int, default=5, metavar="N", help="lines of log shown under each failed cell (default 5)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -57,8 +58,7 @@ def main(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for s in states:
         counts[s.status] = counts.get(s.status, 0) + 1
-    summary = ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "pending", "failed", "missing")
-                        if k in counts)  # fmt: skip
+    summary = ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "pending", "failed", "missing") if k in counts)
     print(f"{exp.name} (profile {exp.profile}): {len(states)} cells: {summary}")
     width = max(len(c.arm) for c in exp.cells)
     print(f"{'cell':>4}  {'arm':<{width}}  {'seed':>4}  {'state':<7}  detail")

@@ -14,34 +14,63 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ablate.commands.common import add_grid_arguments
 
     add_grid_arguments(p)
-    p.add_argument("--data-dir", help="dataset folder, visible from the compute nodes "
-                                      "(prepare it with `python -m ablate data fetch NAME --data-dir D`)")
+    p.add_argument(
+        "--data-dir",
+        help="dataset folder, visible from the compute nodes "
+        "(prepare it with `python -m ablate data fetch NAME --data-dir D`)",
+    )
     g = p.add_argument_group("resources (one array task = one cell)")
     g.add_argument("--partition", help="SLURM partition")
     g.add_argument("--account", help="SLURM account")
     g.add_argument("--qos", help="SLURM quality of service")
     g.add_argument("--time", default="4:00:00", help="time limit per cell (default 4:00:00)")
-    g.add_argument("--gpus-per-task", type=int, default=0, metavar="N",
-                   help="GPUs per node for one cell; N > 1 trains with DDP, one process per GPU "
-                        "(default 0: CPU)")
+    g.add_argument(
+        "--gpus-per-task",
+        type=int,
+        default=0,
+        metavar="N",
+        help="GPUs per node for one cell; N > 1 trains with DDP, one process per GPU (default 0: CPU)",
+    )
     g.add_argument("--nodes", type=int, default=1, metavar="M", help="nodes per cell (default 1)")
     g.add_argument("--cpus-per-task", type=int, metavar="C", help="CPUs per training process")
     g.add_argument("--mem", help="memory per node, e.g. 32G")
-    g.add_argument("--cells-per-task", type=int, default=1, metavar="K",
-                   help="train K cells at once in each array task, sharing its GPU (or CPUs): a grid "
-                        "of N cells needs N/K allocations (default 1)")
-    g.add_argument("--array-parallelism", type=int, metavar="P",
-                   help="at most P tasks of each array run at once (the %%P of --array)")
-    g.add_argument("--signal-seconds", type=int, default=120, metavar="S",
-                   help="USR1 this long before the time limit: checkpoint and requeue (default 120; "
-                        "SLURM may signal up to a minute early)")
-    p.add_argument("--wandb", default="offline", choices=("auto", "offline", "online", "off"),
-                   help="W&B mode on the compute nodes (default offline; upload later with "
-                        "`python -m ablate sync EXP`)")
-    p.add_argument("--python", default=sys.executable,
-                   help="Python on the compute nodes (default: this one, %(default)s)")
-    p.add_argument("--max-array-size", type=int, metavar="N",
-                   help="split arrays for this MaxArraySize (default: read `scontrol show config`)")
+    g.add_argument(
+        "--cells-per-task",
+        type=int,
+        default=1,
+        metavar="K",
+        help="train K cells at once in each array task, sharing its GPU (or CPUs): a grid "
+        "of N cells needs N/K allocations (default 1)",
+    )
+    g.add_argument(
+        "--array-parallelism",
+        type=int,
+        metavar="P",
+        help="at most P tasks of each array run at once (the %%P of --array)",
+    )
+    g.add_argument(
+        "--signal-seconds",
+        type=int,
+        default=120,
+        metavar="S",
+        help="USR1 this long before the time limit: checkpoint and requeue (default 120; "
+        "SLURM may signal up to a minute early)",
+    )
+    p.add_argument(
+        "--wandb",
+        default="offline",
+        choices=("auto", "offline", "online", "off"),
+        help="W&B mode on the compute nodes (default offline; upload later with `python -m ablate sync EXP`)",
+    )
+    p.add_argument(
+        "--python", default=sys.executable, help="Python on the compute nodes (default: this one, %(default)s)"
+    )
+    p.add_argument(
+        "--max-array-size",
+        type=int,
+        metavar="N",
+        help="split arrays for this MaxArraySize (default: read `scontrol show config`)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the script(s), submit nothing")
 
 
@@ -60,8 +89,8 @@ def experiment_arg(value: str) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from ablate import results
-    from ablate.cli import UserError
     from ablate.commands.common import load_grid
+    from ablate.errors import UserError
     from ablate.grid_checks import preflight
     from ablate.slurm import cluster, render, store
 
@@ -83,17 +112,26 @@ def main(args: argparse.Namespace) -> int:
         profile=exp.profile,
         overrides=tuple(args.overrides),
         data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
-        partition=args.partition, account=args.account, qos=args.qos,
-        nodes=args.nodes, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task,
-        mem=args.mem, signal_seconds=args.signal_seconds, wandb=args.wandb,
+        partition=args.partition,
+        account=args.account,
+        qos=args.qos,
+        nodes=args.nodes,
+        gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task,
+        mem=args.mem,
+        signal_seconds=args.signal_seconds,
+        wandb=args.wandb,
         cells_per_task=args.cells_per_task,
-    )  # fmt: skip
+    )
 
     done = {c.index for c in exp.cells if results.is_complete(results.run_dir(root, exp.name, c.run_id))}
     live = set() if args.dry_run else _live_cells(root, exp.name)
     pending = [c.index for c in exp.cells if c.index not in done and c.index not in live]
-    print(f"{exp.name} (profile {exp.profile}): {len(exp.cells)} cells, {len(done)} done, "
-          f"{len(live - done)} queued or running, {len(pending)} to submit", file=sys.stderr)  # fmt: skip
+    print(
+        f"{exp.name} (profile {exp.profile}): {len(exp.cells)} cells, {len(done)} done, "
+        f"{len(live - done)} queued or running, {len(pending)} to submit",
+        file=sys.stderr,
+    )
     if not pending:
         return 0
 
@@ -101,8 +139,9 @@ def main(args: argparse.Namespace) -> int:
     run_ids = {c.index: c.run_id for c in exp.cells}
     groups = render.plan_groups(pending, settings.cells_per_task) if settings.cells_per_task > 1 else None
     chunks = render.plan_arrays(range(len(groups)) if groups else pending, max_size, args.array_parallelism)
-    scripts = [render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids, groups=groups)
-               for ch in chunks]  # fmt: skip
+    scripts = [
+        render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids, groups=groups) for ch in chunks
+    ]
 
     def chunk_cells(ch) -> list[int]:
         return [c for g in ch.cells for c in groups[g]] if groups else ch.cells
@@ -114,8 +153,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
 
     if not cluster.available():
-        raise UserError("sbatch/squeue/scontrol not found: run `submit` on a SLURM login node "
-                        "(or use --dry-run to see the script)")  # fmt: skip
+        raise UserError(
+            "sbatch/squeue/scontrol not found: run `submit` on a SLURM login node (or use --dry-run to see the script)"
+        )
     sdir = store.slurm_dir(root, exp.name)
     store.log_dir(root, exp.name).mkdir(parents=True, exist_ok=True)  # sbatch needs it to exist
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -131,10 +171,15 @@ def main(args: argparse.Namespace) -> int:
             done_ids = ", ".join(j for j, _ in submitted) or "none"
             raise UserError(f"{path}: {e} (arrays submitted before this one: {done_ids})") from None
         record = {
-            "job_id": job_id, "offset": ch.offset, "cells": chunk_cells(ch), "script": str(path),
-            "profile": exp.profile, "overrides": list(args.overrides), "submitted_at": stamp,
+            "job_id": job_id,
+            "offset": ch.offset,
+            "cells": chunk_cells(ch),
+            "script": str(path),
+            "profile": exp.profile,
+            "overrides": list(args.overrides),
+            "submitted_at": stamp,
             "after": after,
-        }  # fmt: skip
+        }
         if groups:  # task id -> its cells (store.task_cells)
             record["tasks"] = {str(t): groups[t + ch.offset] for t in ch.indices}
         store.append_submission(root, exp.name, record)
@@ -142,13 +187,12 @@ def main(args: argparse.Namespace) -> int:
         wait = f"\tafter {after}" if after else ""
         print(f"{job_id}\tcells {render.compress_ranges(chunk_cells(ch))}\t{path}{wait}")
     status = f"python -m ablate status {args.experiment} --results-dir {root}"
-    print(f"submitted {len(pending)} cells as {len(submitted)} array(s); follow with: {status}",
-          file=sys.stderr)
+    print(f"submitted {len(pending)} cells as {len(submitted)} array(s); follow with: {status}", file=sys.stderr)
     return 0
 
 
 def _max_array_size(dry_run: bool) -> int:
-    from ablate.cli import UserError
+    from ablate.errors import UserError
     from ablate.slurm import cluster
 
     try:
@@ -174,4 +218,3 @@ def _live_cells(root: Path, experiment: str) -> set[int]:
         return set()
     to_cells = store.job_cells_map(subs)
     return {c for e in queue for c in to_cells.get((e.job_id, e.task_id), [])}
-

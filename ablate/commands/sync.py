@@ -16,10 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 HELP = "upload the offline W&B runs of an experiment (`wandb sync`, in parallel, skipping synced ones)"
 
@@ -28,13 +28,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", help="experiment name (or YAML path)")
     p.add_argument("--results-dir", help="where results are (default: $ABLATE_RESULTS_DIR or ./results)")
     p.add_argument("--jobs", "-j", type=int, default=4, metavar="N", help="uploads at once (default 4)")
-    p.add_argument("--all", action="store_true",
-                   help="also upload runs of cells that have not finished (they will not be "
-                        "uploaded again later)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also upload runs of cells that have not finished (they will not be uploaded again later)",
+    )
     p.add_argument("--project", help="W&B project override (`wandb sync --project`)")
     p.add_argument("--entity", help="W&B entity override (`wandb sync --entity`)")
-    p.add_argument("--wandb", default=None, metavar="PATH",
-                   help="the wandb executable (default: the one beside this Python, else on PATH)")
+    p.add_argument(
+        "--wandb",
+        default=None,
+        metavar="PATH",
+        help="the wandb executable (default: the one beside this Python, else on PATH)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the commands, upload nothing")
 
 
@@ -83,14 +89,15 @@ def wandb_executable(explicit: str | None = None) -> str:
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
-def _run(cmd: Sequence[str]) -> "subprocess.CompletedProcess[str]":
+def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WANDB_SILENT": "true"}
     env.pop("WANDB_MODE", None)  # an inherited WANDB_MODE=offline would make the upload a no-op
     return subprocess.run(list(cmd), capture_output=True, text=True, env=env)
 
 
-def sync_all(jobs: Sequence[SyncJob], cmd_for: Callable[[SyncJob], list[str]], parallel: int,
-             runner: Runner = _run) -> dict[Path, str]:  # fmt: skip
+def sync_all(
+    jobs: Sequence[SyncJob], cmd_for: Callable[[SyncJob], list[str]], parallel: int, runner: Runner = _run
+) -> dict[Path, str]:
     """Run the uploads, `parallel` at a time; -> run folder: error text (empty dict = all ok).
     A folder counts as uploaded only when `wandb sync` left its .synced marker."""
     todo = [j for j in jobs if j.folders]
@@ -111,8 +118,8 @@ def sync_all(jobs: Sequence[SyncJob], cmd_for: Callable[[SyncJob], list[str]], p
 
 def main(args: argparse.Namespace) -> int:
     from ablate import results
-    from ablate.cli import UserError
     from ablate.commands.status import _experiment_name
+    from ablate.errors import UserError
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
@@ -123,9 +130,11 @@ def main(args: argparse.Namespace) -> int:
     wandb = wandb_executable(args.wandb)
     todo = [j for j in jobs if j.folders]
     skipped = sum(j.skipped for j in jobs)
-    print(f"{exp_dir.name}: {len(todo)} W&B run(s) to upload "
-          f"({sum(len(j.folders) for j in todo)} offline folders), {skipped} folder(s) already synced",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"{exp_dir.name}: {len(todo)} W&B run(s) to upload "
+        f"({sum(len(j.folders) for j in todo)} offline folders), {skipped} folder(s) already synced",
+        file=sys.stderr,
+    )
 
     def cmd_for(job: SyncJob) -> list[str]:
         return sync_command(wandb, job, args.project, args.entity)

@@ -7,13 +7,22 @@ def add_arguments(p) -> None:
     add_grid_arguments(p)
     p.add_argument("--arm", required=True, help="the arm to tune (its study: <experiment>/<profile>/<arm>)")
     p.add_argument("--trials", type=int, default=20, help="trials to add to the study (default 20)")
-    p.add_argument("--storage", default="auto", choices=("auto", "sqlite", "journal"),
-                   help="auto: the existing one, else journal on a shared file system (NFS, Lustre, ...), "
-                        "else sqlite; stored under <results-dir>/<experiment>/_tune/")  # fmt: skip
+    p.add_argument(
+        "--storage",
+        default="auto",
+        choices=("auto", "sqlite", "journal"),
+        help="auto: the existing one, else journal on a shared file system (NFS, Lustre, ...), "
+        "else sqlite; stored under <results-dir>/<experiment>/_tune/",
+    )
     p.add_argument("--seed", type=int, help="seed of the trial runs (default: the profile's first seed)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N",
-                   help="train each trial on N seeds (the profile's first N, or --seed S to S+N-1) and score "
-                        "the mean validation error (default 1)")  # fmt: skip
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each trial on N seeds (the profile's first N, or --seed S to S+N-1) and score "
+        "the mean validation error (default 1)",
+    )
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
 
@@ -21,23 +30,34 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     import time
 
-    from ablate.tuning import tune
-
     from ablate.errors import UserError
+    from ablate.tuning import tune
 
     if args.trials < 1:
         raise UserError(f"--trials {args.trials}: must be at least 1")
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: must be at least 1")
     start = time.perf_counter()
-    study = tune(args.experiment, args.arm, args.trials, profile=args.profile, overrides=args.overrides,
-                 results_root=args.results_dir, storage=args.storage, seed=args.seed, n_seeds=args.seeds,
-                 data_dir=args.data_dir, accelerator=args.accelerator)  # fmt: skip
+    study = tune(
+        args.experiment,
+        args.arm,
+        args.trials,
+        profile=args.profile,
+        overrides=args.overrides,
+        results_root=args.results_dir,
+        storage=args.storage,
+        seed=args.seed,
+        n_seeds=args.seeds,
+        data_dir=args.data_dir,
+        accelerator=args.accelerator,
+    )
     done = [t for t in study.trials if t.value is not None]
     states = [t.state.name.lower() for t in study.trials]
     counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
-    print(f"[tune] {study.study_name}: {len(study.trials)} trials in the study ({counts}); "
-          f"this session took {time.perf_counter() - start:.0f} s")  # fmt: skip
+    print(
+        f"[tune] {study.study_name}: {len(study.trials)} trials in the study ({counts}); "
+        f"this session took {time.perf_counter() - start:.0f} s"
+    )
     if done:
         best = study.best_trial
         values = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())

@@ -17,8 +17,17 @@ from ablate.data.sources import (  # noqa: F401
 IMAGEFOLDER = "imagefolder"
 # The data keys each kind of DataModule takes (the others are config keys of the other kind).
 ARRAY_KEYS = ("batch_size", "val_size", "augment", "pad", "train_subset")
-FOLDER_KEYS = ("folder", "batch_size", "val_size", "train_subset", "image_size", "rand_augment",
-               "workers", "pin_memory", "persistent_workers")  # fmt: skip
+FOLDER_KEYS = (
+    "folder",
+    "batch_size",
+    "val_size",
+    "train_subset",
+    "image_size",
+    "rand_augment",
+    "workers",
+    "pin_memory",
+    "persistent_workers",
+)
 
 
 def list_datasets() -> list[str]:

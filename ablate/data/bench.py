@@ -31,6 +31,13 @@ def bench_loader(data_cfg: dict, data_dir=None, batches: int = 20, seed: int = 0
     seconds = time.perf_counter() - start
     workers = data_cfg["workers"]
     rate = n_images / seconds
-    return {"images_per_s": rate, "workers": workers, "images_per_s_per_worker": rate / max(1, workers),
-            "images": n_images, "seconds": seconds, "image_size": data_cfg["image_size"],
-            "batch_size": data_cfg["batch_size"], "rand_augment": data_cfg.get("rand_augment")}  # fmt: skip
+    return {
+        "images_per_s": rate,
+        "workers": workers,
+        "images_per_s_per_worker": rate / max(1, workers),
+        "images": n_images,
+        "seconds": seconds,
+        "image_size": data_cfg["image_size"],
+        "batch_size": data_cfg["batch_size"],
+        "rand_augment": data_cfg.get("rand_augment"),
+    }

@@ -8,8 +8,8 @@ sees exactly the batches an uninterrupted run would have seen from step s on.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import lightning.pytorch as pl
 import numpy as np
@@ -39,8 +39,20 @@ class TrainBatches:
     average the gradient of the same global batch one process would see.
     """
 
-    def __init__(self, x, y, mean, std, batch_size, augment_kind, pad, seed, position: Callable[[], int],
-                 rank: int = 0, world_size: int = 1):  # fmt: skip
+    def __init__(
+        self,
+        x,
+        y,
+        mean,
+        std,
+        batch_size,
+        augment_kind,
+        pad,
+        seed,
+        position: Callable[[], int],
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if batch_size % world_size:
             raise ValueError(f"data.batch_size={batch_size} does not split evenly over {world_size} processes")
         self.x, self.y, self.mean, self.std = x, y, mean, std
@@ -129,11 +141,15 @@ class ArrayDataModule(pl.LightningDataModule):
             # Per-channel statistics of the training split only (units: pixel / 255).
             flat = train_x.float().div(255).transpose(0, 1).reshape(train_x.shape[1], -1)
             self._tensors = {
-                "train_x": train_x, "train_y": torch.from_numpy(y[tr]),
-                "val_x": torch.from_numpy(x[va]), "val_y": torch.from_numpy(y[va]),
-                "test_x": torch.from_numpy(self.raw.test_x), "test_y": torch.from_numpy(self.raw.test_y),
-                "mean": flat.mean(1).view(1, -1, 1, 1), "std": flat.std(1).view(1, -1, 1, 1),
-            }  # fmt: skip
+                "train_x": train_x,
+                "train_y": torch.from_numpy(y[tr]),
+                "val_x": torch.from_numpy(x[va]),
+                "val_y": torch.from_numpy(y[va]),
+                "test_x": torch.from_numpy(self.raw.test_x),
+                "test_y": torch.from_numpy(self.raw.test_y),
+                "mean": flat.mean(1).view(1, -1, 1, 1),
+                "std": flat.std(1).view(1, -1, 1, 1),
+            }
         if any(t.device != torch.device(device) for t in self._tensors.values()):
             self._tensors = {k: v.to(device) for k, v in self._tensors.items()}
         return self._tensors
@@ -148,9 +164,17 @@ class ArrayDataModule(pl.LightningDataModule):
     def train_dataloader(self):
         t = self.tensors(self._device())
         return TrainBatches(
-            t["train_x"], t["train_y"], t["mean"], t["std"], self.batch_size,
-            self.augment, self.pad, self.seed, self._global_step, *self._rank(),
-        )  # fmt: skip
+            t["train_x"],
+            t["train_y"],
+            t["mean"],
+            t["std"],
+            self.batch_size,
+            self.augment,
+            self.pad,
+            self.seed,
+            self._global_step,
+            *self._rank(),
+        )
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer

@@ -69,8 +69,10 @@ class FolderDataModule(pl.LightningDataModule):
     @property
     def source(self) -> str:
         s = self.sizes
-        return (f"{self.root}: image folder, {self.num_classes} classes, {s['train']} train / {s['val']} "
-                f"held-out val (from train/) / {s['test']} test (val/) images at {self.image_size}px")  # fmt: skip
+        return (
+            f"{self.root}: image folder, {self.num_classes} classes, {s['train']} train / {s['val']} "
+            f"held-out val (from train/) / {s['test']} test (val/) images at {self.image_size}px"
+        )
 
     def dataset(self, split: str, train_transform: bool = False) -> F.FolderDataset:
         """split: train | val (the hold-out of train/) | test (the tree's val/)."""
@@ -80,17 +82,23 @@ class FolderDataModule(pl.LightningDataModule):
             idx = self.train_idx if split == "train" else self.val_idx
             files = [self.index.files["train"][i] for i in idx]
             labels = self.index.labels["train"][idx]
-        transform = (F.train_transform(self.image_size, self.rand_augment) if train_transform
-                     else F.eval_transform(self.image_size))  # fmt: skip
+        transform = (
+            F.train_transform(self.image_size, self.rand_augment)
+            if train_transform
+            else F.eval_transform(self.image_size)
+        )
         return F.FolderDataset(self.root, files, labels, transform)
 
     def _loader_kwargs(self) -> dict:
         workers = self.workers
         # generator: the loader draws its workers' base seed from it, not from the global RNG
         # that dropout and drop path use (our samples are seeded per (seed, step, slot) anyway).
-        return {"num_workers": workers, "pin_memory": self.pin_memory and torch.cuda.is_available(),
-                "persistent_workers": self.persistent_workers and workers > 0,
-                "generator": torch.Generator().manual_seed(self.seed)}  # fmt: skip
+        return {
+            "num_workers": workers,
+            "pin_memory": self.pin_memory and torch.cuda.is_available(),
+            "persistent_workers": self.persistent_workers and workers > 0,
+            "generator": torch.Generator().manual_seed(self.seed),
+        }
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer
@@ -101,10 +109,8 @@ class FolderDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        sampler = F.StepBatchSampler(len(self.train_idx), self.batch_size, self.seed, self._global_step,
-                                     rank, world)  # fmt: skip
-        return DataLoader(self.dataset("train", train_transform=True), batch_sampler=sampler,
-                          **self._loader_kwargs())  # fmt: skip
+        sampler = F.StepBatchSampler(len(self.train_idx), self.batch_size, self.seed, self._global_step, rank, world)
+        return DataLoader(self.dataset("train", train_transform=True), batch_sampler=sampler, **self._loader_kwargs())
 
     def _eval_loader(self, split: str, shard: bool) -> DataLoader:
         ds = self.dataset(split)

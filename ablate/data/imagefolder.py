@@ -21,9 +21,9 @@ from __future__ import annotations
 import functools
 import os
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -54,8 +54,10 @@ def resolve_folder(folder: str | None, data_dir: str | Path | None) -> Path:
     from ablate.data.sources import default_data_dir
 
     if not folder:
-        raise UserError("key 'data.folder': data.name imagefolder needs the tree's path "
-                        "(absolute, or relative to --data-dir / $ABLATE_DATA_DIR), e.g. --set data.folder=imagenette2")  # fmt: skip
+        raise UserError(
+            "key 'data.folder': data.name imagefolder needs the tree's path "
+            "(absolute, or relative to --data-dir / $ABLATE_DATA_DIR), e.g. --set data.folder=imagenette2"
+        )
     path = Path(folder).expanduser()
     return path if path.is_absolute() else default_data_dir(str(data_dir) if data_dir else None) / path
 
@@ -78,8 +80,10 @@ def scan(root: str | Path) -> FolderIndex:
     root = Path(root)
     missing = [d for d in SPLIT_DIRS if not (root / d).is_dir()]
     if missing:
-        raise UserError(f"{root}: not an image-folder tree (no {' or '.join(d + '/' for d in missing)}); "
-                        f"expected train/<class>/*.jpg and val/<class>/*.jpg")  # fmt: skip
+        raise UserError(
+            f"{root}: not an image-folder tree (no {' or '.join(d + '/' for d in missing)}); "
+            f"expected train/<class>/*.jpg and val/<class>/*.jpg"
+        )
     classes = tuple(sorted(p.name for p in (root / "train").iterdir() if p.is_dir()))
     if len(classes) < 2:
         raise UserError(f"{root / 'train'}: found {len(classes)} class folders; need at least 2")
@@ -110,7 +114,7 @@ def unreadable(root: Path, files: list[str], workers: int = 1) -> list[tuple[str
         try:
             with Image.open(root / rel) as im:
                 im.load()  # a full decode: verify() misses truncated JPEGs
-        except Exception as e:  # noqa: BLE001 (any decoder failure makes the file unusable)
+        except Exception as e:
             bad.append((rel, f"{type(e).__name__}: {e}"))
     return bad
 
@@ -121,8 +125,10 @@ def train_transform(image_size: int, rand_augment: str | None = None, min_scale:
     timm's RandAugment (e.g. 'rand-m9-mstd0.5-inc1', ConvNeXt's), to a uint8 CHW tensor."""
     from torchvision import transforms as T
 
-    steps = [T.RandomResizedCrop(image_size, scale=(min_scale, 1.0), interpolation=T.InterpolationMode.BICUBIC),
-             T.RandomHorizontalFlip()]  # fmt: skip
+    steps = [
+        T.RandomResizedCrop(image_size, scale=(min_scale, 1.0), interpolation=T.InterpolationMode.BICUBIC),
+        T.RandomHorizontalFlip(),
+    ]
     if rand_augment:
         from timm.data.auto_augment import rand_augment_transform
 
@@ -152,8 +158,13 @@ def eval_transform(image_size: int):
     """Resize the short side to image_size / 0.875 (256 for 224), centre-crop image_size."""
     from torchvision import transforms as T
 
-    return T.Compose([T.Resize(int(round(image_size / EVAL_CROP)), interpolation=T.InterpolationMode.BICUBIC),
-                      T.CenterCrop(image_size), T.PILToTensor()])  # fmt: skip
+    return T.Compose(
+        [
+            T.Resize(int(round(image_size / EVAL_CROP)), interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(image_size),
+            T.PILToTensor(),
+        ]
+    )
 
 
 def check_rand_augment(spec: str | None) -> None:
@@ -162,9 +173,11 @@ def check_rand_augment(spec: str | None) -> None:
         return
     try:
         train_transform(32, spec)
-    except Exception as e:  # noqa: BLE001 (timm raises AssertionError/KeyError/ValueError)
-        raise UserError(f"key 'data.rand_augment': {spec!r} is not a timm RandAugment string "
-                        f"(e.g. 'rand-m9-mstd0.5-inc1'): {type(e).__name__}: {e}") from None  # fmt: skip
+    except Exception as e:
+        raise UserError(
+            f"key 'data.rand_augment': {spec!r} is not a timm RandAugment string "
+            f"(e.g. 'rand-m9-mstd0.5-inc1'): {type(e).__name__}: {e}"
+        ) from None
 
 
 class FolderDataset(torch.utils.data.Dataset):
@@ -220,11 +233,13 @@ class StepBatchSampler(torch.utils.data.Sampler):
     of w takes the contiguous slots [r*b/w, (r+1)*b/w) of each global batch of b images.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, position: Callable[[], int],
-                 rank: int = 0, world_size: int = 1):  # fmt: skip
+    def __init__(
+        self, n: int, batch_size: int, seed: int, position: Callable[[], int], rank: int = 0, world_size: int = 1
+    ):
         if batch_size % world_size:
-            raise UserError(f"key 'data.batch_size': {batch_size} images per step do not split "
-                            f"evenly over {world_size} processes")  # fmt: skip
+            raise UserError(
+                f"key 'data.batch_size': {batch_size} images per step do not split evenly over {world_size} processes"
+            )
         if n < batch_size:
             raise UserError(f"key 'data.batch_size': {batch_size} is more than the {n} training images")
         self.n, self.batch_size, self.seed, self.position = n, batch_size, seed, position

@@ -53,9 +53,7 @@ def load_digits(data_dir: Path | None = None) -> ArrayData:
     x = np.clip(x * 16, 0, 255).astype(np.uint8).reshape(-1, 1, 8, 8)
     y = y.astype(np.int64)
     rng = np.random.default_rng(0)
-    test = np.concatenate(
-        [rng.permutation(np.flatnonzero(y == c))[: round(0.2 * (y == c).sum())] for c in range(10)]
-    )
+    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[: round(0.2 * (y == c).sum())] for c in range(10)])
     mask = np.zeros(len(y), bool)
     mask[test] = True
     return ArrayData(x[~mask], y[~mask], x[mask], y[mask], tuple(map(str, range(10))), "sklearn digits")
@@ -98,10 +96,13 @@ def load_mnist(data_dir: Path) -> ArrayData:
         )
     arr = {k: _read_idx(p) for k, p in paths.items()}
     return ArrayData(
-        arr["train_x"][:, None].copy(), arr["train_y"].astype(np.int64),
-        arr["test_x"][:, None].copy(), arr["test_y"].astype(np.int64),
-        tuple(map(str, range(10))), str(data_dir / "MNIST" / "raw"),
-    )  # fmt: skip
+        arr["train_x"][:, None].copy(),
+        arr["train_y"].astype(np.int64),
+        arr["test_x"][:, None].copy(),
+        arr["test_y"].astype(np.int64),
+        tuple(map(str, range(10))),
+        str(data_dir / "MNIST" / "raw"),
+    )
 
 
 # ----------------------------------------------------------------------------- CIFAR-10

@@ -4,30 +4,31 @@ Families register themselves when their module is imported; the list below is ex
 reader sees every family in one place (no star-import side effects).
 """
 
+# --- model families (one module each) ---
+# --- zoo families (issue 3) ---
+# --- ablation models (issue 4) ---
+from ablate.models import (
+    alexnet,  # noqa: F401
+    bn_mlp,  # noqa: F401
+    cifar_resnet,  # noqa: F401
+    convnext,  # noqa: F401
+    convnext_roadmap,  # noqa: F401
+    densenet,  # noqa: F401
+    efficientnet,  # noqa: F401
+    googlenet,  # noqa: F401
+    lenet,  # noqa: F401
+    mnist_small,  # noqa: F401
+    mobilenet,  # noqa: F401
+    resnet,  # noqa: F401
+    small_convnets,  # noqa: F401
+    vgg,  # noqa: F401
+)
 from ablate.models.registry import (  # noqa: F401
     UnknownModelError,
-    builder_choices,
     build_model,
+    builder_choices,
     builder_params,
     get_builder,
     list_models,
     register_model,
 )
-
-# --- model families (one module each) ---
-from ablate.models import cifar_resnet  # noqa: F401,E402
-# --- zoo families (issue 3) ---
-from ablate.models import lenet  # noqa: F401,E402
-from ablate.models import mnist_small  # noqa: F401,E402
-from ablate.models import alexnet  # noqa: F401,E402
-from ablate.models import vgg  # noqa: F401,E402
-from ablate.models import googlenet  # noqa: F401,E402
-from ablate.models import resnet  # noqa: F401,E402
-from ablate.models import densenet  # noqa: F401,E402
-from ablate.models import mobilenet  # noqa: F401,E402
-from ablate.models import efficientnet  # noqa: F401,E402
-from ablate.models import convnext  # noqa: F401,E402
-# --- ablation models (issue 4) ---
-from ablate.models import small_convnets  # noqa: F401,E402
-from ablate.models import bn_mlp  # noqa: F401,E402
-from ablate.models import convnext_roadmap  # noqa: F401,E402

@@ -47,14 +47,18 @@ ONE_TOWER = (
 
 
 class AlexNet(nn.Module):
-    def __init__(self, config, lrn=True, activation="relu", norm="none", dropout=0.5, width=1.0,
-                 num_classes=1000, in_channels=3):
+    def __init__(
+        self, config, lrn=True, activation="relu", norm="none", dropout=0.5, width=1.0, num_classes=1000, in_channels=3
+    ):
         super().__init__()
         layers, c_in = [], in_channels
         for out, k, s, p, g, has_lrn, has_pool in config:
             out = int(out * width) // g * g
-            layers += [nn.Conv2d(c_in, out, k, s, p, groups=g, bias=norm == "none"),
-                       get_norm(norm, out), get_activation(activation)]
+            layers += [
+                nn.Conv2d(c_in, out, k, s, p, groups=g, bias=norm == "none"),
+                get_norm(norm, out),
+                get_activation(activation),
+            ]
             if has_lrn and lrn:  # §3.3: k=2, n=5, alpha=1e-4, beta=0.75
                 layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
             if has_pool:
@@ -64,8 +68,12 @@ class AlexNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(6)  # identity at the native input
         hidden = int(4096 * width)
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(c_in * 36, hidden), get_activation(activation),  # FC6
-            nn.Dropout(dropout), nn.Linear(hidden, hidden), get_activation(activation),  # FC7
+            nn.Dropout(dropout),
+            nn.Linear(c_in * 36, hidden),
+            get_activation(activation),  # FC6
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            get_activation(activation),  # FC7
             nn.Linear(hidden, num_classes),  # FC8
         )
 
@@ -108,14 +116,16 @@ class AlexNetCifar4(nn.Module):
         bias = norm == "none"
 
         def conv(c_in, c_out):
-            return [nn.Conv2d(c_in, c_out, 5, padding=2, bias=bias), get_norm(norm, c_out),
-                    get_activation(activation)]
+            return [nn.Conv2d(c_in, c_out, 5, padding=2, bias=bias), get_norm(norm, c_out), get_activation(activation)]
 
         # cuda-convnet pools with ceil rounding: 32 -> 16 -> 8 -> 4.
         self.features = nn.Sequential(
-            *conv(in_channels, w[0]), nn.MaxPool2d(3, 2, padding=1),
-            *conv(w[0], w[1]), nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-            *conv(w[1], w[2]), nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
+            *conv(in_channels, w[0]),
+            nn.MaxPool2d(3, 2, padding=1),
+            *conv(w[0], w[1]),
+            nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
+            *conv(w[1], w[2]),
+            nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
         )
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(w[2] * 4 * 4, num_classes))
 

@@ -47,9 +47,7 @@ def make_shortcut(kind: str, in_ch: int, out_ch: int, stride: int, norm: str) ->
         return nn.Identity()
     if kind == "A":
         return PadShortcut(in_ch, out_ch, stride)
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), get_norm(norm, out_ch)
-    )
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), get_norm(norm, out_ch))
 
 
 class BasicBlock(nn.Module):

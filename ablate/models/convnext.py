@@ -26,10 +26,15 @@ def convnext_tiny(
     """ConvNeXt-T of Liu et al. 2022 (torchvision's class)."""
     from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 
-    stages = [CNBlockConfig(96, 192, 3), CNBlockConfig(192, 384, 3), CNBlockConfig(384, 768, 9),
-              CNBlockConfig(768, None, 3)]
-    model = ConvNeXt(stages, stochastic_depth_prob=stochastic_depth_prob, layer_scale=layer_scale,
-                     num_classes=num_classes)
+    stages = [
+        CNBlockConfig(96, 192, 3),
+        CNBlockConfig(192, 384, 3),
+        CNBlockConfig(384, 768, 9),
+        CNBlockConfig(768, None, 3),
+    ]
+    model = ConvNeXt(
+        stages, stochastic_depth_prob=stochastic_depth_prob, layer_scale=layer_scale, num_classes=num_classes
+    )
     if activation != "gelu":
         swap_activation(model, nn.GELU, activation)
     return replace_first_conv(model, in_channels)

@@ -32,7 +32,7 @@ drop_path (stochastic depth, rising linearly over the blocks to this rate) and l
 `width_mult` scales every channel count (0.25: 64 -> 16) and `depth_div` divides every stage's
 depth (rounded, at least 1; 3: ResNet-50's (3, 4, 6, 3) -> (1, 1, 2, 1) and Swin's (3, 3, 9, 3) ->
 (1, 1, 3, 1), which keeps the stage-ratio step a shift of blocks into stage 3) for runs at small
-scale; the roadmap's width step still multiplies the width by 96/64. Compute at 224x224 (ablate.analysis: `roadmap_compute`)
+scale; the roadmap's width step still multiplies the width by 96/64. Compute at 224x224 (ablate.report: `roadmap_compute`)
 is checked against Table 10's GFLOPs column, which counts multiply-adds.
 """
 
@@ -104,8 +104,7 @@ STEPS = tuple(ROADMAP)
 class Block(nn.Module):
     """One residual block of any roadmap step; `d.block` and `d.dw_first` fix the layer order."""
 
-    def __init__(self, d: Design, in_ch: int, width: int, stride: int, drop_path: float,
-                 layer_scale: float | None):  # fmt: skip
+    def __init__(self, d: Design, in_ch: int, width: int, stride: int, drop_path: float, layer_scale: float | None):
         super().__init__()
         out_ch = self.out_channels = width * EXPANSION if d.block == "bottleneck" else width
         act = (lambda: nn.Identity()) if d.fewer_activations else (lambda: get_activation(d.activation))
@@ -120,34 +119,54 @@ class Block(nn.Module):
             groups, has_bias = ch if d.depthwise else 1, d.norm != "batch" if keeps_norm else bias
             if stride == 1:  # the same taps, cropped on maps smaller than the kernel
                 return SameConv2d(ch, ch, d.kernel, groups=groups, bias=has_bias)
-            return nn.Conv2d(ch, ch, d.kernel, stride=stride, padding=pad, groups=groups,
-                             bias=has_bias)  # fmt: skip
+            return nn.Conv2d(ch, ch, d.kernel, stride=stride, padding=pad, groups=groups, bias=has_bias)
 
         def pointwise(cin: int, cout: int) -> nn.Conv2d:
             return nn.Conv2d(cin, cout, 1, bias=bias)
 
         if d.block == "bottleneck":  # 1x1 reduce, kxk, 1x1 expand
-            layers = [pointwise(in_ch, width), norm(width), act(),
-                      spatial(width), norm(width), act(),
-                      pointwise(width, out_ch), norm(out_ch)]  # fmt: skip
+            layers = [
+                pointwise(in_ch, width),
+                norm(width),
+                act(),
+                spatial(width),
+                norm(width),
+                act(),
+                pointwise(width, out_ch),
+                norm(out_ch),
+            ]
         elif not d.dw_first:  # 1x1 expand, kxk depthwise on the wide layer, 1x1 reduce
             hidden = width * EXPANSION
-            layers = [pointwise(in_ch, hidden), norm(hidden), act(),
-                      spatial(hidden), norm(hidden), act(),
-                      pointwise(hidden, out_ch), norm(out_ch)]  # fmt: skip
+            layers = [
+                pointwise(in_ch, hidden),
+                norm(hidden),
+                act(),
+                spatial(hidden),
+                norm(hidden),
+                act(),
+                pointwise(hidden, out_ch),
+                norm(out_ch),
+            ]
         else:  # kxk depthwise first, then the MLP: 1x1 expand, 1x1 reduce
             hidden = width * EXPANSION
-            layers = [spatial(in_ch, keeps_norm=True), get_norm(d.norm, in_ch), act(),
-                      pointwise(in_ch, hidden), norm(hidden), get_activation(d.activation),
-                      pointwise(hidden, out_ch), norm(out_ch)]  # fmt: skip
+            layers = [
+                spatial(in_ch, keeps_norm=True),
+                get_norm(d.norm, in_ch),
+                act(),
+                pointwise(in_ch, hidden),
+                norm(hidden),
+                get_activation(d.activation),
+                pointwise(hidden, out_ch),
+                norm(out_ch),
+            ]
         self.residual = nn.Sequential(*layers)
         self.scale = nn.Parameter(torch.full((out_ch, 1, 1), layer_scale)) if layer_scale else None
         self.drop = StochasticDepth(drop_path, "row")
         self.shortcut = None
         if stride != 1 or in_ch != out_ch:  # ResNet's projection shortcut ('B')
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride,
-                                                    bias=d.norm != "batch"),
-                                          get_norm(d.norm, out_ch))  # fmt: skip
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=d.norm != "batch"), get_norm(d.norm, out_ch)
+            )
         self.out_act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,19 +179,30 @@ class Block(nn.Module):
 
 def _stem(d: Design, in_channels: int, width: int) -> nn.Sequential:
     if d.stem == "resnet":
-        return nn.Sequential(nn.Conv2d(in_channels, width, 7, stride=2, padding=3,
-                                       bias=d.norm != "batch"),
-                             get_norm(d.norm, width), get_activation(d.activation),
-                             nn.MaxPool2d(3, stride=2, padding=1))  # fmt: skip
+        return nn.Sequential(
+            nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=d.norm != "batch"),
+            get_norm(d.norm, width),
+            get_activation(d.activation),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
     if d.stem == "patchify":
-        return nn.Sequential(nn.Conv2d(in_channels, width, 4, stride=4, bias=d.norm != "batch"),
-                             get_norm(d.norm, width))
+        return nn.Sequential(
+            nn.Conv2d(in_channels, width, 4, stride=4, bias=d.norm != "batch"), get_norm(d.norm, width)
+        )
     raise ValueError(f"unknown stem {d.stem!r}; valid: resnet, patchify")
 
 
 class RoadmapNet(nn.Module):
-    def __init__(self, d: Design, width_mult: float, depth_div: int, num_classes: int,
-                 in_channels: int, drop_path: float, layer_scale: float | None):  # fmt: skip
+    def __init__(
+        self,
+        d: Design,
+        width_mult: float,
+        depth_div: int,
+        num_classes: int,
+        in_channels: int,
+        drop_path: float,
+        layer_scale: float | None,
+    ):
         super().__init__()
         base = max(1, round(d.width * width_mult))
         depths = [max(1, round(n / depth_div)) for n in d.depths]
@@ -221,9 +251,7 @@ def convnext_roadmap(
     """The network of one step of Liu et al.'s ResNet-50 -> ConvNeXt-T roadmap (Table 10)."""
     if step not in ROADMAP:
         raise ValueError(f"unknown roadmap step {step!r}; valid: {', '.join(STEPS)}")
-    return RoadmapNet(ROADMAP[step], width_mult, depth_div, num_classes, in_channels, drop_path,
-                      layer_scale)
+    return RoadmapNet(ROADMAP[step], width_mult, depth_div, num_classes, in_channels, drop_path, layer_scale)
 
 
 convnext_roadmap.choices = {"step": STEPS}  # checked by the config validator before training
-

@@ -30,9 +30,14 @@ def densenet121(
     """DenseNet-121 of Huang et al. 2017 (torchvision's class)."""
     from torchvision.models import DenseNet
 
-    model = DenseNet(growth_rate=growth_rate, block_config=tuple(block_config),
-                     num_init_features=2 * growth_rate, drop_rate=drop_rate,
-                     memory_efficient=memory_efficient, num_classes=num_classes)
+    model = DenseNet(
+        growth_rate=growth_rate,
+        block_config=tuple(block_config),
+        num_init_features=2 * growth_rate,
+        drop_rate=drop_rate,
+        memory_efficient=memory_efficient,
+        num_classes=num_classes,
+    )
     if activation != "relu":
         swap_activation(model, nn.ReLU, activation)
     return replace_first_conv(model, in_channels)

@@ -22,8 +22,14 @@ from ablate.models.zoo_inputs import NATIVE_INPUT, replace_first_conv, swap_acti
 # (width multiplier, depth multiplier, dropout) of B0..B7 (torchvision = the official TPU repo);
 # the resolutions (224 ... 600) are in zoo_inputs.NATIVE_INPUT.
 VARIANTS: dict[int, tuple[float, float, float]] = {
-    0: (1.0, 1.0, 0.2), 1: (1.0, 1.1, 0.2), 2: (1.1, 1.2, 0.3), 3: (1.2, 1.4, 0.3),
-    4: (1.4, 1.8, 0.4), 5: (1.6, 2.2, 0.4), 6: (1.8, 2.6, 0.5), 7: (2.0, 3.1, 0.5),
+    0: (1.0, 1.0, 0.2),
+    1: (1.0, 1.1, 0.2),
+    2: (1.1, 1.2, 0.3),
+    3: (1.2, 1.4, 0.3),
+    4: (1.4, 1.8, 0.4),
+    5: (1.6, 2.2, 0.4),
+    6: (1.8, 2.6, 0.5),
+    7: (2.0, 3.1, 0.5),
 }
 # Compound-scaling constants of §3.3 (depth, width, resolution bases).
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
@@ -33,15 +39,20 @@ def _efficientnet(b, activation, norm, dropout, stochastic_depth_prob, num_class
     from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
 
     width, depth, default_dropout = VARIANTS[b]
-    setting, last_channel = _efficientnet_conf(f"efficientnet_b{b}", width_mult=width,
-                                               depth_mult=depth)
+    setting, last_channel = _efficientnet_conf(f"efficientnet_b{b}", width_mult=width, depth_mult=depth)
     if norm == "batch":  # torchvision: B5-B7 were ported from TF with its BN settings
         norm_layer = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01) if b >= 5 else None
     else:
         get_norm(norm, 8)  # validate
         norm_layer = partial(get_norm, norm)
-    model = EfficientNet(setting, default_dropout if dropout is None else dropout,
-                         stochastic_depth_prob, num_classes, norm_layer, last_channel)
+    model = EfficientNet(
+        setting,
+        default_dropout if dropout is None else dropout,
+        stochastic_depth_prob,
+        num_classes,
+        norm_layer,
+        last_channel,
+    )
     if activation != "silu":
         swap_activation(model, nn.SiLU, activation)
     return replace_first_conv(model, in_channels)
@@ -56,14 +67,14 @@ def _register(b: int) -> None:
         num_classes: int = 1000,
         in_channels: int = 3,
     ) -> nn.Module:
-        return _efficientnet(b, activation, norm, dropout, stochastic_depth_prob, num_classes,
-                             in_channels)
+        return _efficientnet(b, activation, norm, dropout, stochastic_depth_prob, num_classes, in_channels)
 
     builder.__name__ = f"efficientnet_b{b}"
     w, d, _ = VARIANTS[b]
     res = NATIVE_INPUT[builder.__name__][1]
-    builder.__doc__ = (f"EfficientNet-B{b} of Tan & Le 2019 (torchvision's class): width x{w}, "
-                       f"depth x{d}, {res}x{res} input.")
+    builder.__doc__ = (
+        f"EfficientNet-B{b} of Tan & Le 2019 (torchvision's class): width x{w}, depth x{d}, {res}x{res} input."
+    )
     register_model(builder)
 
 

@@ -27,18 +27,27 @@ from ablate.models.zoo_inputs import replace_first_conv
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "pool" is a 3x3/2 max pool.
 INCEPTION = (
-    ("3a", (64, 96, 128, 16, 32, 32)), ("3b", (128, 128, 192, 32, 96, 64)), "pool",
-    ("4a", (192, 96, 208, 16, 48, 64)), ("4b", (160, 112, 224, 24, 64, 64)),
-    ("4c", (128, 128, 256, 24, 64, 64)), ("4d", (112, 144, 288, 32, 64, 64)),
-    ("4e", (256, 160, 320, 32, 128, 128)), "pool",
-    ("5a", (256, 160, 320, 32, 128, 128)), ("5b", (384, 192, 384, 48, 128, 128)),
+    ("3a", (64, 96, 128, 16, 32, 32)),
+    ("3b", (128, 128, 192, 32, 96, 64)),
+    "pool",
+    ("4a", (192, 96, 208, 16, 48, 64)),
+    ("4b", (160, 112, 224, 24, 64, 64)),
+    ("4c", (128, 128, 256, 24, 64, 64)),
+    ("4d", (112, 144, 288, 32, 64, 64)),
+    ("4e", (256, 160, 320, 32, 128, 128)),
+    "pool",
+    ("5a", (256, 160, 320, 32, 128, 128)),
+    ("5b", (384, 192, 384, 48, 128, 128)),
 )
 
 
 class ConvAct(nn.Sequential):
     def __init__(self, c_in, c_out, k, activation, norm, stride=1):
-        super().__init__(nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=norm == "none"),
-                         get_norm(norm, c_out), get_activation(activation))
+        super().__init__(
+            nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=norm == "none"),
+            get_norm(norm, c_out),
+            get_activation(activation),
+        )
 
 
 class Inception(nn.Module):
@@ -65,8 +74,12 @@ class AuxHead(nn.Module):
     def __init__(self, c_in, num_classes, activation, norm):
         super().__init__()
         self.body = nn.Sequential(
-            nn.AdaptiveAvgPool2d(4), ConvAct(c_in, 128, 1, activation, norm), nn.Flatten(),
-            nn.Linear(2048, 1024), get_activation(activation), nn.Dropout(0.7),
+            nn.AdaptiveAvgPool2d(4),
+            ConvAct(c_in, 128, 1, activation, norm),
+            nn.Flatten(),
+            nn.Linear(2048, 1024),
+            get_activation(activation),
+            nn.Dropout(0.7),
             nn.Linear(1024, num_classes),
         )
 
@@ -75,8 +88,17 @@ class AuxHead(nn.Module):
 
 
 class GoogLeNet(nn.Module):
-    def __init__(self, activation="relu", norm="none", lrn=True, branch3_kernel=5, aux_logits=False,
-                 dropout=0.4, num_classes=1000, in_channels=3):
+    def __init__(
+        self,
+        activation="relu",
+        norm="none",
+        lrn=True,
+        branch3_kernel=5,
+        aux_logits=False,
+        dropout=0.4,
+        num_classes=1000,
+        in_channels=3,
+    ):
         super().__init__()
 
         def lrn_layer():
@@ -84,9 +106,12 @@ class GoogLeNet(nn.Module):
 
         self.stem = nn.Sequential(
             ConvAct(in_channels, 64, 7, activation, norm, stride=2),  # 112x112
-            nn.MaxPool2d(3, 2, ceil_mode=True), lrn_layer(),  # 56x56
-            ConvAct(64, 64, 1, activation, norm), ConvAct(64, 192, 3, activation, norm),
-            lrn_layer(), nn.MaxPool2d(3, 2, ceil_mode=True),  # 28x28
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            lrn_layer(),  # 56x56
+            ConvAct(64, 64, 1, activation, norm),
+            ConvAct(64, 192, 3, activation, norm),
+            lrn_layer(),
+            nn.MaxPool2d(3, 2, ceil_mode=True),  # 28x28
         )
         self.modules_ = nn.ModuleDict()
         c = 192
@@ -100,12 +125,17 @@ class GoogLeNet(nn.Module):
                 self.modules_[key] = Inception(c, cfg, activation, norm, branch3_kernel)
                 c = self.modules_[key].out_channels
             self.layout.append(key)
-        self.aux = nn.ModuleDict({
-            "4a": AuxHead(512, num_classes, activation, norm),
-            "4d": AuxHead(528, num_classes, activation, norm),
-        }) if aux_logits else None
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(c, num_classes))
+        self.aux = (
+            nn.ModuleDict(
+                {
+                    "4a": AuxHead(512, num_classes, activation, norm),
+                    "4d": AuxHead(528, num_classes, activation, norm),
+                }
+            )
+            if aux_logits
+            else None
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, num_classes))
 
     def forward(self, x: torch.Tensor):
         x = self.stem(x)
@@ -130,8 +160,7 @@ def googlenet(
     in_channels: int = 3,
 ) -> nn.Module:
     """GoogLeNet as in Szegedy et al. 2014, Table 1 (no BN, LRN, true 5x5 branch)."""
-    return GoogLeNet(activation, norm, lrn, branch3_kernel, aux_logits, dropout, num_classes,
-                     in_channels)
+    return GoogLeNet(activation, norm, lrn, branch3_kernel, aux_logits, dropout, num_classes, in_channels)
 
 
 @register_model
@@ -144,6 +173,12 @@ def googlenet_torchvision(
     """torchvision's GoogLeNet (BN, 3x3 in the '5x5' branch; see the module docstring)."""
     from torchvision.models import googlenet as tv_googlenet
 
-    model = tv_googlenet(weights=None, aux_logits=aux_logits, init_weights=True, dropout=dropout,
-                         num_classes=num_classes, transform_input=False)
+    model = tv_googlenet(
+        weights=None,
+        aux_logits=aux_logits,
+        init_weights=True,
+        dropout=dropout,
+        num_classes=num_classes,
+        transform_input=False,
+    )
     return replace_first_conv(model, in_channels)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -30,12 +30,10 @@ class SameConv2d(nn.Conv2d):
     64 x 192 x 1 x 1 batch and 0.4 ms for the central tap (torch 2.14.1, oneDNN); for the whole
     net: `python -m benchmarks.convnext_cpu_step`."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1,
-                 bias: bool = True):  # fmt: skip
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1, bias: bool = True):
         if kernel_size % 2 != 1:
             raise ValueError(f"SameConv2d needs an odd kernel, got {kernel_size}")
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
-                         groups=groups, bias=bias)  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, groups=groups, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.kernel_size[0]
@@ -43,9 +41,8 @@ class SameConv2d(nn.Conv2d):
         if (kh, kw) == (k, k):
             return super().forward(x)
         top, left = (k - kh) // 2, (k - kw) // 2
-        weight = self.weight[:, :, top:top + kh, left:left + kw]
-        return nn.functional.conv2d(x, weight, self.bias, padding=(kh // 2, kw // 2),
-                                    groups=self.groups)  # fmt: skip
+        weight = self.weight[:, :, top : top + kh, left : left + kw]
+        return nn.functional.conv2d(x, weight, self.bias, padding=(kh // 2, kw // 2), groups=self.groups)
 
 
 class ChannelLayerNorm(nn.Module):

@@ -35,9 +35,21 @@ from ablate.models.registry import register_model
 # Table I of LeCun et al.: the S2 maps each C3 map reads. Maps 0-5 read 3 contiguous maps, 6-11
 # read 4 contiguous, 12-14 read 4 non-contiguous, 15 reads all 6.
 C3_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (4, 5, 0),
+    (5, 0, 1),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (3, 4, 5, 0),
+    (4, 5, 0, 1),
+    (5, 0, 1, 2),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -118,22 +130,29 @@ def _pool(kind: str, channels: int) -> nn.Module:
 
 
 class LeNet5(nn.Module):
-    def __init__(self, activation="lecun_tanh", pool="lecun", c3_table=True, output="rbf",
-                 num_classes=10, in_channels=1):
+    def __init__(
+        self, activation="lecun_tanh", pool="lecun", c3_table=True, output="rbf", num_classes=10, in_channels=1
+    ):
         super().__init__()
         if activation != "lecun_tanh" and activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; valid: lecun_tanh, "
-                             + ", ".join(sorted(ACTIVATIONS)))
+            raise ValueError(f"unknown activation {activation!r}; valid: lecun_tanh, " + ", ".join(sorted(ACTIVATIONS)))
         if output not in ("rbf", "linear"):
             raise ValueError(f"unknown output {output!r}; valid: linear, rbf")
         if c3_table and in_channels != 1:
             raise ValueError("C3's connection table needs the single-channel C1 of the paper")
-        act = lambda: _activation(activation)  # noqa: E731
+        act = lambda: _activation(activation)
         c3 = PartialConv(C3_TABLE) if c3_table else nn.Conv2d(6, 16, 5)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5), act(), _pool(pool, 6), act(),  # C1 28x28, S2 14x14
-            c3, act(), _pool(pool, 16), act(),  # C3 10x10, S4 5x5
-            nn.Conv2d(16, 120, 5), act(),  # C5 1x1
+            nn.Conv2d(in_channels, 6, 5),
+            act(),
+            _pool(pool, 6),
+            act(),  # C1 28x28, S2 14x14
+            c3,
+            act(),
+            _pool(pool, 16),
+            act(),  # C3 10x10, S4 5x5
+            nn.Conv2d(16, 120, 5),
+            act(),  # C5 1x1
         )
         self.f6 = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act())
         self.output = RBFOutput(84, num_classes) if output == "rbf" else nn.Linear(84, num_classes)
@@ -165,13 +184,19 @@ class LeNet5Small(nn.Module):
         Pool = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d
         side = ((input_size - 4) // 2 - 4) // 2  # 28 -> 24 -> 12 -> 8 -> 4
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5), get_activation(activation), Pool(2),
-            nn.Conv2d(6, 16, 5), get_activation(activation), Pool(2),
+            nn.Conv2d(in_channels, 6, 5),
+            get_activation(activation),
+            Pool(2),
+            nn.Conv2d(6, 16, 5),
+            get_activation(activation),
+            Pool(2),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(16 * side * side, 120), get_activation(activation),  # 256 -> 120 at 28x28
-            nn.Linear(120, 84), get_activation(activation),
+            nn.Linear(16 * side * side, 120),
+            get_activation(activation),  # 256 -> 120 at 28x28
+            nn.Linear(120, 84),
+            get_activation(activation),
             nn.Linear(84, num_classes),
         )
 

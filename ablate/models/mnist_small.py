@@ -34,8 +34,17 @@ from ablate.models.registry import register_model
 
 
 class MnistCNN(nn.Module):
-    def __init__(self, width=16, hidden=128, kernel_size=3, activation="relu", norm="none",
-                 num_classes=10, in_channels=1, input_size=28):
+    def __init__(
+        self,
+        width=16,
+        hidden=128,
+        kernel_size=3,
+        activation="relu",
+        norm="none",
+        num_classes=10,
+        in_channels=1,
+        input_size=28,
+    ):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd ('same' padding), got {kernel_size}")
@@ -43,9 +52,13 @@ class MnistCNN(nn.Module):
         bias = norm == "none"  # a conv followed by a norm needs no bias
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, kernel_size, padding=pad, bias=bias),
-            get_norm(norm, width), get_activation(activation), nn.MaxPool2d(2),  # 28 -> 14
+            get_norm(norm, width),
+            get_activation(activation),
+            nn.MaxPool2d(2),  # 28 -> 14
             nn.Conv2d(width, 2 * width, kernel_size, padding=pad, bias=bias),
-            get_norm(norm, 2 * width), get_activation(activation), nn.MaxPool2d(2),  # 14 -> 7
+            get_norm(norm, 2 * width),
+            get_activation(activation),
+            nn.MaxPool2d(2),  # 14 -> 7
         )
         side = input_size // 4
         self.classifier = nn.Sequential(
@@ -93,14 +106,24 @@ class ResBlock(nn.Module):
 
 
 class SimpleResNet(nn.Module):
-    def __init__(self, width=32, blocks=3, norms_per_block=1, shortcut=True, activation="relu",
-                 norm="batch", num_classes=10, in_channels=1):
+    def __init__(
+        self,
+        width=32,
+        blocks=3,
+        norms_per_block=1,
+        shortcut=True,
+        activation="relu",
+        norm="batch",
+        num_classes=10,
+        in_channels=1,
+    ):
         super().__init__()
         if norms_per_block not in (1, 2):
             raise ValueError(f"norms_per_block must be 1 or 2, got {norms_per_block}")
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
-            get_norm(norm, width), get_activation(activation),
+            get_norm(norm, width),
+            get_activation(activation),
         )
         self.blocks = nn.Sequential(
             *[ResBlock(width, activation, norm, norms_per_block, shortcut) for _ in range(blocks)]
@@ -124,5 +147,4 @@ def simple_resnet(
 ) -> nn.Module:
     """The seed's SimpleResNet (inferred architecture, 56,170 parameters; see the module docstring).
     `shortcut=False` is its plain twin."""
-    return SimpleResNet(width, blocks, norms_per_block, shortcut, activation, norm, num_classes,
-                        in_channels)
+    return SimpleResNet(width, blocks, norms_per_block, shortcut, activation, norm, num_classes, in_channels)

@@ -25,20 +25,42 @@ from ablate.models.zoo_inputs import norm_factory, replace_first_conv, swap_acti
 
 # Table 1 of Howard et al.: (output channels, stride) of the 13 depthwise separable layers.
 V1_LAYERS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
-    (1024, 2), (1024, 1),  # Table 1 prints s2 for the last one, but its 7x7 input stays 7x7
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),  # Table 1 prints s2 for the last one, but its 7x7 input stays 7x7
 )
 
 
 def _conv_norm_act(c_in, c_out, k, stride, groups, activation, norm):
-    return [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
-            get_norm(norm, c_out), get_activation(activation)]
+    return [
+        nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
+        get_norm(norm, c_out),
+        get_activation(activation),
+    ]
 
 
 class MobileNetV1(nn.Module):
-    def __init__(self, width_mult=1.0, conv="separable", kernel_size=3, activation="relu",
-                 norm="batch", dropout=0.001, num_classes=1000, in_channels=3):
+    def __init__(
+        self,
+        width_mult=1.0,
+        conv="separable",
+        kernel_size=3,
+        activation="relu",
+        norm="batch",
+        dropout=0.001,
+        num_classes=1000,
+        in_channels=3,
+    ):
         super().__init__()
         if conv not in ("separable", "standard"):
             raise ValueError(f"unknown conv {conv!r}; valid: separable, standard")
@@ -53,8 +75,9 @@ class MobileNetV1(nn.Module):
                 layers += _conv_norm_act(c_in, c_out, kernel_size, stride, 1, activation, norm)
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(c_in, num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -72,8 +95,7 @@ def mobilenet_v1(
     in_channels: int = 3,
 ) -> nn.Module:
     """MobileNet v1 of Howard et al. 2017 (alpha = width_mult; rho: feed 224*rho inputs)."""
-    return MobileNetV1(width_mult, conv, kernel_size, activation, norm, dropout, num_classes,
-                       in_channels)
+    return MobileNetV1(width_mult, conv, kernel_size, activation, norm, dropout, num_classes, in_channels)
 
 
 @register_model
@@ -89,8 +111,7 @@ def mobilenet_v2(
     from torchvision.models import MobileNetV2
 
     norm_layer = None if norm == "batch" else norm_factory(norm)
-    model = MobileNetV2(num_classes=num_classes, width_mult=width_mult, norm_layer=norm_layer,
-                        dropout=dropout)
+    model = MobileNetV2(num_classes=num_classes, width_mult=width_mult, norm_layer=norm_layer, dropout=dropout)
     if activation != "relu6":
         swap_activation(model, nn.ReLU6, activation)
     return replace_first_conv(model, in_channels)
@@ -101,8 +122,7 @@ def _mobilenet_v3(arch, width_mult, norm, dropout, num_classes, in_channels) -> 
 
     setting, last_channel = _mobilenet_v3_conf(arch, width_mult=width_mult)
     norm_layer = None if norm == "batch" else norm_factory(norm)
-    model = MobileNetV3(setting, last_channel, num_classes=num_classes, norm_layer=norm_layer,
-                        dropout=dropout)
+    model = MobileNetV3(setting, last_channel, num_classes=num_classes, norm_layer=norm_layer, dropout=dropout)
     return replace_first_conv(model, in_channels)
 
 

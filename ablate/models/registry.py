@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch.nn as nn
 
@@ -46,9 +47,7 @@ def get_builder(name: str) -> Builder:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; valid models: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise UnknownModelError(f"unknown model {name!r}; valid models: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
@@ -59,20 +58,14 @@ def build_model(name: str, **kwargs) -> nn.Module:
     valid = builder_params(name)
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
-        raise TypeError(
-            f"model {name!r} has no argument(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
-        )
+        raise TypeError(f"model {name!r} has no argument(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
     return builder(**kwargs)
 
 
 def builder_params(name: str) -> dict[str, object]:
     """The builder's keyword arguments and their defaults (inspect.Parameter.empty if required)."""
     sig = inspect.signature(get_builder(name))
-    return {
-        p.name: p.default
-        for p in sig.parameters.values()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    return {p.name: p.default for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 def literal_choices(fn: Builder) -> dict[str, tuple]:

@@ -62,8 +62,17 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth=50, variant="v1.5", shortcut="B", width=64, activation="relu",
-                 norm="batch", num_classes=1000, in_channels=3):
+    def __init__(
+        self,
+        depth=50,
+        variant="v1.5",
+        shortcut="B",
+        width=64,
+        activation="relu",
+        norm="batch",
+        num_classes=1000,
+        in_channels=3,
+    ):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"unknown ResNet depth {depth}; valid: {', '.join(map(str, DEPTHS))}")
@@ -74,8 +83,10 @@ class ResNet(nn.Module):
         kind, counts = DEPTHS[depth]
         expansion = 4 if kind == "bottleneck" else 1
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), get_norm(norm, width),
-            get_activation(activation), nn.MaxPool2d(3, 2, 1),  # 224 -> 112 -> 56
+            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+            get_norm(norm, width),
+            get_activation(activation),
+            nn.MaxPool2d(3, 2, 1),  # 224 -> 112 -> 56
         )
         blocks, c_in = [], width
         for stage, n in enumerate(counts):
@@ -86,8 +97,7 @@ class ResNet(nn.Module):
                     block = BasicBlock(c_in, planes, stride, shortcut, activation, norm)
                 else:
                     stride_on = "3x3" if variant == "v1.5" else "1x1"
-                    block = Bottleneck(c_in, planes, planes * expansion, stride, shortcut,
-                                       activation, norm, stride_on)
+                    block = Bottleneck(c_in, planes, planes * expansion, stride, shortcut, activation, norm, stride_on)
                 blocks.append(block)
                 c_in = planes * expansion
         self.blocks = nn.Sequential(*blocks)

@@ -43,10 +43,13 @@ class Cifar4(nn.Module):
             return [nn.Conv2d(c_in, c_out, 5, padding=2), get_activation(activation)]
 
         self.features = nn.Sequential(
-            *conv(in_channels, w[0]), nn.MaxPool2d(3, 2, padding=1),
-            *conv(w[0], w[1]), nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-            *conv(w[1], w[2]), nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-        )  # fmt: skip
+            *conv(in_channels, w[0]),
+            nn.MaxPool2d(3, 2, padding=1),
+            *conv(w[0], w[1]),
+            nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
+            *conv(w[1], w[2]),
+            nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
+        )
         side = _pooled(input_size, 3)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(w[2] * side * side, num_classes))
 
@@ -67,16 +70,29 @@ def cifar4_flex(
 
 
 class KernelNet(nn.Module):
-    def __init__(self, unit_kernel=3, unit_depth=2, units_per_stage=1, stages=2, width=32,
-                 activation="relu", norm="none", num_classes=10, in_channels=3):  # fmt: skip
+    def __init__(
+        self,
+        unit_kernel=3,
+        unit_depth=2,
+        units_per_stage=1,
+        stages=2,
+        width=32,
+        activation="relu",
+        norm="none",
+        num_classes=10,
+        in_channels=3,
+    ):
         super().__init__()
         if unit_kernel % 2 == 0 or unit_kernel < 1 or unit_depth < 1:
             raise ValueError(f"unit_kernel must be odd and unit_depth >= 1, got {unit_kernel}, {unit_depth}")
         bias = norm == "none"
 
         def conv(c_in, c_out, k):
-            return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=bias), get_norm(norm, c_out),
-                    get_activation(activation)]
+            return [
+                nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=bias),
+                get_norm(norm, c_out),
+                get_activation(activation),
+            ]
 
         # Every unit maps C -> C channels, so a 3x3 pair costs 18C^2 weights and a 5x5 25C^2, as in
         # VGG §2.3; the stem and the 1x1 width changes between stages are shared by all arms.
@@ -109,8 +125,9 @@ def kernel_net(
     in_channels: int = 3,
 ) -> nn.Module:
     """VGG-style units of `unit_depth` convs of size `unit_kernel` (Simonyan & Zisserman 2014)."""
-    return KernelNet(unit_kernel, unit_depth, units_per_stage, stages, width, activation, norm,
-                     num_classes, in_channels)  # fmt: skip
+    return KernelNet(
+        unit_kernel, unit_depth, units_per_stage, stages, width, activation, norm, num_classes, in_channels
+    )
 
 
 def receptive_field(model: nn.Module) -> int:
@@ -125,4 +142,3 @@ def receptive_field(model: nn.Module) -> int:
             rf += (d * (k - 1)) * jump
             jump *= s
     return rf
-

@@ -32,8 +32,18 @@ STAGES: dict[int, tuple[int, ...]] = {
 
 
 class VGG(nn.Module):
-    def __init__(self, depth=16, activation="relu", norm="none", kernel_size=3, width=64,
-                 fc_width=4096, dropout=0.5, num_classes=1000, in_channels=3):
+    def __init__(
+        self,
+        depth=16,
+        activation="relu",
+        norm="none",
+        kernel_size=3,
+        width=64,
+        fc_width=4096,
+        dropout=0.5,
+        num_classes=1000,
+        in_channels=3,
+    ):
         super().__init__()
         if depth not in STAGES:
             raise ValueError(f"unknown VGG depth {depth}; valid: {', '.join(map(str, STAGES))}")
@@ -45,15 +55,20 @@ class VGG(nn.Module):
             for _ in range(n_convs):
                 layers += [
                     nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2),  # biased, as torchvision
-                    get_norm(norm, c_out), get_activation(activation),
+                    get_norm(norm, c_out),
+                    get_activation(activation),
                 ]
                 c_in = c_out
             layers.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         self.classifier = nn.Sequential(
-            nn.Linear(c_in * 49, fc_width), get_activation(activation), nn.Dropout(dropout),
-            nn.Linear(fc_width, fc_width), get_activation(activation), nn.Dropout(dropout),
+            nn.Linear(c_in * 49, fc_width),
+            get_activation(activation),
+            nn.Dropout(dropout),
+            nn.Linear(fc_width, fc_width),
+            get_activation(activation),
+            nn.Dropout(dropout),
             nn.Linear(fc_width, num_classes),
         )
         for m in self.modules():  # torchvision's initialisation
@@ -80,13 +95,13 @@ def _register(depth: int, norm: str) -> None:
         num_classes: int = 1000,
         in_channels: int = 3,
     ) -> nn.Module:
-        return VGG(depth, activation, norm, kernel_size, width, fc_width, dropout, num_classes,
-                   in_channels)
+        return VGG(depth, activation, norm, kernel_size, width, fc_width, dropout, num_classes, in_channels)
 
     suffix = "_bn" if norm == "batch" else ""
     builder.__name__ = f"vgg{depth}{suffix}"
-    builder.__doc__ = (f"VGG-{depth} of Simonyan & Zisserman 2014"
-                       + (" with BatchNorm after every conv." if suffix else "."))
+    builder.__doc__ = f"VGG-{depth} of Simonyan & Zisserman 2014" + (
+        " with BatchNorm after every conv." if suffix else "."
+    )
     register_model(builder)
 
 

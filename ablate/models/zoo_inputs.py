@@ -71,10 +71,20 @@ def replace_first_conv(model: nn.Module, in_channels: int) -> nn.Module:
     for parent in model.modules():
         for child_name, child in parent.named_children():
             if isinstance(child, nn.Conv2d):
-                setattr(parent, child_name, nn.Conv2d(
-                    in_channels, child.out_channels, child.kernel_size, child.stride,
-                    child.padding, child.dilation, child.groups, child.bias is not None,
-                ))
+                setattr(
+                    parent,
+                    child_name,
+                    nn.Conv2d(
+                        in_channels,
+                        child.out_channels,
+                        child.kernel_size,
+                        child.stride,
+                        child.padding,
+                        child.dilation,
+                        child.groups,
+                        child.bias is not None,
+                    ),
+                )
                 return model
     raise ValueError("model has no Conv2d to adapt")
 

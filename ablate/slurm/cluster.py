@@ -8,15 +8,23 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default, used when `scontrol` cannot say
 
 # squeue's state words, folded into the two that `status` shows for a live task.
 PENDING_STATES = {
-    "PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
-    "SUSPENDED", "STOPPED", "RESIZING", "SPECIAL_EXIT",
+    "PENDING",
+    "CONFIGURING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESV_DEL_HOLD",
+    "SUSPENDED",
+    "STOPPED",
+    "RESIZING",
+    "SPECIAL_EXIT",
 }
 RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
 
@@ -27,7 +35,7 @@ class SlurmError(RuntimeError):
     """A SLURM command failed; the message holds the command and its stderr."""
 
 
-def _run(cmd: Sequence[str]) -> "subprocess.CompletedProcess[str]":
+def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=120)
 
 
@@ -49,6 +57,7 @@ def _checked(cmd: Sequence[str], runner: Runner | None) -> str:
 
 # --- scontrol show config ------------------------------------------------------------------------
 
+
 def parse_max_array_size(config_text: str) -> int | None:
     """`scontrol show config` text -> MaxArraySize (None if the line is absent)."""
     m = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)\s*$", config_text, re.MULTILINE)
@@ -61,6 +70,7 @@ def max_array_size(runner: Runner | None = None) -> int:
 
 
 # --- sbatch --------------------------------------------------------------------------------------
+
 
 def parse_sbatch_parsable(stdout: str) -> str:
     """`sbatch --parsable` prints 'JOBID' or 'JOBID;CLUSTER' -> 'JOBID'."""
@@ -78,6 +88,7 @@ def sbatch(script: str, after: str | None = None, runner: Runner | None = None) 
 
 
 # --- squeue --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class QueueEntry:
@@ -136,6 +147,7 @@ def squeue(job_ids: Iterable[str], runner: Runner | None = None) -> list[QueueEn
 
 # --- sacct ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AcctEntry:
     job_id: str
@@ -173,8 +185,7 @@ def sacct(job_ids: Iterable[str], runner: Runner | None = None) -> list[AcctEntr
     ids = sorted(set(job_ids), key=int)
     if not ids:
         return []
-    cmd = ["sacct", "--noheader", "--parsable2", "--allocations",
-           f"--format={SACCT_FIELDS}", f"--jobs={','.join(ids)}"]
+    cmd = ["sacct", "--noheader", "--parsable2", "--allocations", f"--format={SACCT_FIELDS}", f"--jobs={','.join(ids)}"]
     try:
         proc = (runner or _run)(cmd)
     except (FileNotFoundError, subprocess.TimeoutExpired):

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
-from ablate.cli import UserError
+from ablate.errors import UserError
 
 # SLURM time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
 _TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
@@ -99,10 +99,19 @@ def time_seconds(value: str) -> int:
 def validate(s: JobSettings) -> None:
     """Refuse settings that SLURM would reject late, or that could not be quoted safely."""
     texts = {
-        "--time": s.time, "--partition": s.partition, "--account": s.account, "--qos": s.qos,
-        "--mem": s.mem, "experiment": s.experiment, "--results-dir": s.results_dir,
-        "--data-dir": s.data_dir, "--profile": s.profile, "job name": s.job_name,
-        "python": s.python, "workdir": s.workdir, "log dir": s.log_dir,
+        "--time": s.time,
+        "--partition": s.partition,
+        "--account": s.account,
+        "--qos": s.qos,
+        "--mem": s.mem,
+        "experiment": s.experiment,
+        "--results-dir": s.results_dir,
+        "--data-dir": s.data_dir,
+        "--profile": s.profile,
+        "job name": s.job_name,
+        "python": s.python,
+        "workdir": s.workdir,
+        "log dir": s.log_dir,
     }
     texts.update({f"--set {i}": o for i, o in enumerate(s.overrides)})
     for what, value in texts.items():
@@ -119,9 +128,7 @@ def validate(s: JobSettings) -> None:
             f"--time {s.time!r}: valid forms are M, M:S, H:M:S, D-H, D-H:M, D-H:M:S (e.g. 4:00:00)"
         ) from None
     if not 0 < s.signal_seconds < limit:
-        raise UserError(
-            f"--signal-seconds {s.signal_seconds}: must be > 0 and below --time ({limit} s)"
-        )
+        raise UserError(f"--signal-seconds {s.signal_seconds}: must be > 0 and below --time ({limit} s)")
     if s.mem is not None and not _MEM_RE.match(s.mem):
         raise UserError(f"--mem {s.mem!r}: valid form is a number with an optional K/M/G/T, e.g. 32G")
     if s.nodes < 1 or s.gpus_per_task < 0 or (s.cpus_per_task is not None and s.cpus_per_task < 1):
@@ -129,8 +136,10 @@ def validate(s: JobSettings) -> None:
     if s.cells_per_task < 1:
         raise UserError(f"--cells-per-task {s.cells_per_task}: must be >= 1")
     if s.cells_per_task > 1 and (s.nodes > 1 or s.gpus_per_task > 1):
-        raise UserError(f"--cells-per-task {s.cells_per_task}: packs single-device cells; it cannot be "
-                        f"combined with DDP (--nodes {s.nodes}, --gpus-per-task {s.gpus_per_task})")
+        raise UserError(
+            f"--cells-per-task {s.cells_per_task}: packs single-device cells; it cannot be "
+            f"combined with DDP (--nodes {s.nodes}, --gpus-per-task {s.gpus_per_task})"
+        )
     if s.wandb not in WANDB_MODES:
         raise UserError(f"--wandb {s.wandb!r}: valid: {', '.join(WANDB_MODES)}")
 
@@ -149,9 +158,7 @@ def compress_ranges(values: Iterable[int]) -> str:
     return ",".join(out)
 
 
-def plan_arrays(
-    cells: Sequence[int], max_array_size: int, parallelism: int | None = None
-) -> list[ArrayChunk]:
+def plan_arrays(cells: Sequence[int], max_array_size: int, parallelism: int | None = None) -> list[ArrayChunk]:
     """Split cell indices into arrays whose task ids stay below max_array_size.
 
     Greedy in cell order: a chunk starts at its smallest cell (offset) and takes every later cell
@@ -165,7 +172,7 @@ def plan_arrays(
     while pending:
         offset = pending[0]
         take = [c for c in pending if c < offset + max_array_size]
-        pending = pending[len(take):]
+        pending = pending[len(take) :]
         chunks.append(ArrayChunk(offset, tuple(c - offset for c in take), parallelism))
     return chunks
 
@@ -215,9 +222,14 @@ def run_command(s: JobSettings) -> list[str]:
     return words
 
 
-def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None = None,
-                  run_ids: Mapping[int, str] | None = None,
-                  groups: Sequence[Sequence[int]] | None = None) -> str:  # fmt: skip
+def render_sbatch(
+    s: JobSettings,
+    chunk: ArrayChunk,
+    *,
+    total_cells: int | None = None,
+    run_ids: Mapping[int, str] | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
+) -> str:
     """The whole sbatch script for one array chunk. Pure: same input, same text.
     run_ids: cell index -> run id at submission; each task then checks its cell still has it.
     groups: with cells_per_task > 1, group index -> its cells (the chunk's indices are groups)."""
@@ -227,14 +239,24 @@ def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None 
         return _render_packed(s, chunk, groups, run_ids, total_cells)
     tasks_per_node = max(s.gpus_per_task, 1)  # Lightning DDP: one process per GPU, started by srun
     cells = chunk.cells
-    comment = (f"# ablate: experiment {s.experiment}" + (f", profile {s.profile}" if s.profile else "")
-               + f"; cells {compress_ranges(cells)}" + (f" of {total_cells}" if total_cells is not None else "")
-               + f" ({len(cells)} tasks)")  # fmt: skip
-    header = _header(s, chunk.array_spec, comment, tasks_per_node, plural=False,
-                     extra=["# Cell index = SLURM_ARRAY_TASK_ID + OFFSET (SLURM's MaxArraySize bounds the task id)."])
+    comment = (
+        f"# ablate: experiment {s.experiment}"
+        + (f", profile {s.profile}" if s.profile else "")
+        + f"; cells {compress_ranges(cells)}"
+        + (f" of {total_cells}" if total_cells is not None else "")
+        + f" ({len(cells)} tasks)"
+    )
+    header = _header(
+        s,
+        chunk.array_spec,
+        comment,
+        tasks_per_node,
+        plural=False,
+        extra=["# Cell index = SLURM_ARRAY_TASK_ID + OFFSET (SLURM's MaxArraySize bounds the task id)."],
+    )
     header += [
         f"OFFSET={chunk.offset}",
-        'CELL=$((SLURM_ARRAY_TASK_ID + OFFSET))',
+        "CELL=$((SLURM_ARRAY_TASK_ID + OFFSET))",
         f'LOG={_q(s.log_dir)}/cell-"$CELL".log',
         'exec >>"$LOG" 2>&1',
         'echo "[ablate] $(date -Is) cell $CELL: job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}'
@@ -248,8 +270,15 @@ def render_sbatch(s: JobSettings, chunk: ArrayChunk, *, total_cells: int | None 
     return "\n".join(header + body) + "\n"
 
 
-def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int, *, plural: bool = True,
-            extra: Sequence[str] = ()) -> list[str]:  # fmt: skip
+def _header(
+    s: JobSettings,
+    array_spec: str,
+    comment: str,
+    tasks_per_node: int,
+    *,
+    plural: bool = True,
+    extra: Sequence[str] = (),
+) -> list[str]:
     """The #SBATCH lines every script shares, through `set -euo pipefail`. plural: the task runs
     several trainers (packed cells); extra: comment lines after the first two."""
     header = [
@@ -263,8 +292,11 @@ def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int, 
     for flag, value in (("partition", s.partition), ("account", s.account), ("qos", s.qos)):
         if value:
             header.append(f"#SBATCH --{flag}={_q(value)}")
-    header += [f"#SBATCH --time={_q(s.time)}", f"#SBATCH --nodes={s.nodes}",
-               f"#SBATCH --ntasks-per-node={tasks_per_node}"]  # fmt: skip
+    header += [
+        f"#SBATCH --time={_q(s.time)}",
+        f"#SBATCH --nodes={s.nodes}",
+        f"#SBATCH --ntasks-per-node={tasks_per_node}",
+    ]
     if s.gpus_per_task:
         header.append(f"#SBATCH --gpus-per-node={s.gpus_per_task}")
     if s.cpus_per_task:
@@ -286,13 +318,22 @@ def _header(s: JobSettings, array_spec: str, comment: str, tasks_per_node: int, 
     return header
 
 
-def _render_packed(s: JobSettings, chunk: ArrayChunk, groups: Sequence[Sequence[int]],
-                   run_ids: Mapping[int, str], total_cells: int | None) -> str:  # fmt: skip
+def _render_packed(
+    s: JobSettings,
+    chunk: ArrayChunk,
+    groups: Sequence[Sequence[int]],
+    run_ids: Mapping[int, str],
+    total_cells: int | None,
+) -> str:
     """K cells per task: one background `srun --overlap` step per cell, sharing the allocation."""
     all_cells = [c for g in chunk.cells for c in groups[g]]
-    comment = (f"# ablate: experiment {s.experiment}" + (f", profile {s.profile}" if s.profile else "")
-               + f"; cells {compress_ranges(all_cells)}" + (f" of {total_cells}" if total_cells is not None else "")
-               + f" ({len(chunk.cells)} tasks of up to {s.cells_per_task} cells)")  # fmt: skip
+    comment = (
+        f"# ablate: experiment {s.experiment}"
+        + (f", profile {s.profile}" if s.profile else "")
+        + f"; cells {compress_ranges(all_cells)}"
+        + (f" of {total_cells}" if total_cells is not None else "")
+        + f" ({len(chunk.cells)} tasks of up to {s.cells_per_task} cells)"
+    )
     lines = _header(s, chunk.array_spec, comment, 1)
     lines += [
         "# Group index = SLURM_ARRAY_TASK_ID + OFFSET; each group's cells train at once on this task.",
@@ -311,10 +352,10 @@ def _render_packed(s: JobSettings, chunk: ArrayChunk, groups: Sequence[Sequence[
         'THREADS=$(( $(nproc) / ${#CELLS[@]} )); [ "$THREADS" -ge 1 ] || THREADS=1',
         "PIDS=()",
         'for i in "${!CELLS[@]}"; do',
-        '    CELL=${CELLS[$i]}; RUN_ID=${RUN_IDS[$i]}',
+        "    CELL=${CELLS[$i]}; RUN_ID=${RUN_IDS[$i]}",
         f'    LOG={_q(s.log_dir)}/cell-"$CELL".log',
         '    echo "[ablate] $(date -Is) cell $CELL: job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}'
-        ' (id $SLURM_JOB_ID), restart ${SLURM_RESTART_COUNT:-0}, group $GROUP (${#CELLS[@]} cells),'
+        " (id $SLURM_JOB_ID), restart ${SLURM_RESTART_COUNT:-0}, group $GROUP (${#CELLS[@]} cells),"
         ' nodes $SLURM_JOB_NODELIST" >>"$LOG"',
     ]
     run = run_command(s)
@@ -324,7 +365,7 @@ def _render_packed(s: JobSettings, chunk: ArrayChunk, groups: Sequence[Sequence[
     lines.append("    srun --overlap --ntasks=1 --kill-on-bad-exit=1 \\")
     lines.append("        " + " \\\n        ".join(body) + ' >>"$LOG" 2>&1 &')
     lines += [
-        '    PIDS+=($!)',
+        "    PIDS+=($!)",
         "done",
         "STATUS=0",
         'for p in "${PIDS[@]}"; do wait "$p" || STATUS=1; done  # every cell runs to its end',

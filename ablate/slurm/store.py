@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ablate.slurm.cluster import AcctEntry, QueueEntry
 
@@ -22,8 +22,16 @@ SUBMISSIONS = "submissions.jsonl"
 # sacct states that mean the task ended without a result (a cell can still be done: the result
 # store wins over accounting, e.g. a task whose result was written before it was cancelled).
 FAILED_STATES = {
-    "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
-    "DEADLINE", "REVOKED", "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "REVOKED",
+    "COMPLETED",
 }
 
 

@@ -94,8 +94,12 @@ def _metric(path, where, raw, extra: dict[str, Metric]) -> tuple[Metric, FirstSt
     known = {**RUN_METRICS, **extra}
     if isinstance(raw, str):
         if raw not in known:
-            raise _fail(path, where, f"key 'metric': unknown metric {raw!r}; valid: {', '.join(known)}, "
-                                     "or {first_step: CURVE, at_most|at_least: LEVEL}")  # fmt: skip
+            raise _fail(
+                path,
+                where,
+                f"key 'metric': unknown metric {raw!r}; valid: {', '.join(known)}, "
+                "or {first_step: CURVE, at_most|at_least: LEVEL}",
+            )
         return known[raw], None
     if not isinstance(raw, dict):
         raise _fail(path, where, f"key 'metric' must be a metric name or a mapping, got {type(raw).__name__}")
@@ -129,8 +133,11 @@ def _side(path, where, key, raw, arms: list[str], config_keys: set[str]) -> Side
     if isinstance(raw, dict) and raw:
         for k in raw:
             if k not in config_keys:
-                raise _fail(path, where, f"key '{key}.{k}': not a config key of any arm; valid: "
-                                         f"{', '.join(sorted(config_keys))}")  # fmt: skip
+                raise _fail(
+                    path,
+                    where,
+                    f"key '{key}.{k}': not a config key of any arm; valid: {', '.join(sorted(config_keys))}",
+                )
         return Side(select=tuple(sorted(raw.items())))
     raise _fail(path, where, f"key {key!r} must be an arm name or a mapping of config keys to values, got {raw!r}")
 
@@ -151,8 +158,9 @@ def _default_text(metric: Metric, a: Side, b: Side, expect: str, by: float, rati
     return f"{a.label}'s {m} is at {'least' if expect == 'ratio_at_least' else 'most'} {ratio:g}x {b.label}'s"
 
 
-def parse_claims(path: Path, spec: dict, config_keys: set[str],
-                 extra_metrics: dict[str, Metric] | None = None) -> list[Claim]:  # fmt: skip
+def parse_claims(
+    path: Path, spec: dict, config_keys: set[str], extra_metrics: dict[str, Metric] | None = None
+) -> list[Claim]:
     """The experiment's claims, validated; `config_keys`: the dotted keys of the grid's configs
     (what a selector may name); `extra_metrics`: columns the experiment's analysis module adds."""
     raw_claims = spec.get("claims")
@@ -161,8 +169,18 @@ def parse_claims(path: Path, spec: dict, config_keys: set[str],
     if raw_claims is None:
         first = Side(arm=arms[0])
         m = RUN_METRICS[DEFAULT_METRIC]
-        return [Claim(f"{arm}-vs-{arms[0]}", _default_text(m, Side(arm=arm), first, "differ", 0, None),
-                      m, None, Side(arm=arm), first, "differ") for arm in arms[1:]]  # fmt: skip
+        return [
+            Claim(
+                f"{arm}-vs-{arms[0]}",
+                _default_text(m, Side(arm=arm), first, "differ", 0, None),
+                m,
+                None,
+                Side(arm=arm),
+                first,
+                "differ",
+            )
+            for arm in arms[1:]
+        ]
     if not isinstance(raw_claims, list):
         raise ClaimError(f"{path}: key 'claims' must be a list of claims, got {type(raw_claims).__name__}")
     out, seen = [], set()
@@ -210,6 +228,7 @@ def parse_claims(path: Path, spec: dict, config_keys: set[str],
         text = raw.get("text") or _default_text(metric, a, b, expect, by, ratio)
         if not isinstance(text, str):
             raise _fail(path, where, "key 'text' must be a string")
-        out.append(Claim(cid, " ".join(text.split()), metric, curve, a, b, expect, by, ratio, diverged,
-                         tuple(claim_profiles)))  # fmt: skip
+        out.append(
+            Claim(cid, " ".join(text.split()), metric, curve, a, b, expect, by, ratio, diverged, tuple(claim_profiles))
+        )
     return out

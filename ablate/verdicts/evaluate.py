@@ -22,9 +22,16 @@ from ablate.verdicts.metrics import first_step
 
 HOLDS, REFUTED, UNRESOLVED, NOT_MEASURED = "holds", "refuted", "unresolved", "not measured"
 # expect -> (claimed side of a - b, scale); ratios are tested on log values.
-CLAIMED = {"less": "less", "greater": "greater", "at_most": "less", "at_least": "greater",
-           "equal": "inside", "differ": "outside",
-           "ratio_at_least": "greater", "ratio_at_most": "less"}  # fmt: skip
+CLAIMED = {
+    "less": "less",
+    "greater": "greater",
+    "at_most": "less",
+    "at_least": "greater",
+    "equal": "inside",
+    "differ": "outside",
+    "ratio_at_least": "greater",
+    "ratio_at_most": "less",
+}
 
 
 @dataclass
@@ -85,24 +92,32 @@ class Verdict:
             return self.reason
         sides = f"{self._side(self.a)} vs {self._side(self.b)}"
         if self.scale == "exact":
-            return f"{sides} (exact: a property of the architecture, the same for every seed)" + (f"; {self.reason}" if self.reason else "")
+            return f"{sides} (exact: a property of the architecture, the same for every seed)" + (
+                f"; {self.reason}" if self.reason else ""
+            )
         parts = [sides]
         if math.isfinite(self.estimate) and math.isfinite(self.ci_low):
             if self.scale == "log ratio":
-                parts.append(f"ratio {math.exp(self.estimate):.3g}x, 95% CI [{math.exp(self.ci_low):.3g}, "
-                             f"{math.exp(self.ci_high):.3g}]x")  # fmt: skip
+                parts.append(
+                    f"ratio {math.exp(self.estimate):.3g}x, 95% CI [{math.exp(self.ci_low):.3g}, "
+                    f"{math.exp(self.ci_high):.3g}]x"
+                )
             else:
                 unit = " pp" if self.unit == "%" else self.unit  # a difference of percentages
-                f = lambda v: f"{v * self.value_scale:+.3g}{unit}"  # noqa: E731
+                f = lambda v: f"{v * self.value_scale:+.3g}{unit}"
                 parts.append(f"Δ = {f(self.estimate)}, 95% CI [{f(self.ci_low)}, {f(self.ci_high)}]")
             parts.append(f"p = {self.p:.2g}" + (f" (Holm {self.p_adjusted:.2g})" if self.p_adjusted != self.p else ""))
             parts.append(f"d = {self.effect_size:.2g}")
         if self.reason:
             parts.append(self.reason)
         if self.outcome == UNRESOLVED:
-            parts.append(f"seeds per arm for 80% power at the observed effect: {self.seeds_needed}"
-                         if self.seeds_needed else "no number of seeds would resolve the observed effect"
-                         if self._test is not None else "")  # fmt: skip
+            parts.append(
+                f"seeds per arm for 80% power at the observed effect: {self.seeds_needed}"
+                if self.seeds_needed
+                else "no number of seeds would resolve the observed effect"
+                if self._test is not None
+                else ""
+            )
         return "; ".join(p for p in parts if p)
 
     def _side(self, s: SideValues) -> str:
@@ -150,8 +165,9 @@ def side_values(claim: Claim, side: Side, runs: pd.DataFrame, curves: pd.DataFra
         # curve metrics: a diverged run never reached the target, so it is already censored
     arms = sorted(set(rows.arm))
     label = arms[0] if side.arm is None and len(arms) == 1 else side.label  # a selector of one arm: its name
-    return SideValues(label, arms, len(values), [float(v) for v in values],
-                      [bool(c) for c in censored], excluded, int(diverged.sum()))  # fmt: skip
+    return SideValues(
+        label, arms, len(values), [float(v) for v in values], [bool(c) for c in censored], excluded, int(diverged.sum())
+    )
 
 
 def evaluate(claims: list[Claim], runs: pd.DataFrame, curves: pd.DataFrame, profile: str) -> list[Verdict]:
@@ -188,8 +204,15 @@ def _nearest(boundary: list[float], x: float) -> float:
 
 
 def _one(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> Verdict:
-    v = Verdict(claim.id, claim.text, NOT_MEASURED, claim.metric.label, claim.expect,
-                unit=claim.metric.unit, value_scale=claim.metric.scale)  # fmt: skip
+    v = Verdict(
+        claim.id,
+        claim.text,
+        NOT_MEASURED,
+        claim.metric.label,
+        claim.expect,
+        unit=claim.metric.unit,
+        value_scale=claim.metric.scale,
+    )
     a, b = side_values(claim, claim.a, runs, curves), side_values(claim, claim.b, runs, curves)
     v.a, v.b = a, b
     missing = [s.label for s in (a, b) if not s.values]
@@ -199,8 +222,7 @@ def _one(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> Verdict:
     ratio = claim.expect.startswith("ratio_")
     # The boundary a - b is tested against: less/greater clear a margin, at_most/at_least (non-
     # inferiority) may fall short of it by up to δ, equal lies within ±δ.
-    low = math.log(claim.ratio) if ratio else (-claim.by if claim.expect in ("less", "equal", "at_least")
-                                               else claim.by)  # fmt: skip
+    low = math.log(claim.ratio) if ratio else (-claim.by if claim.expect in ("less", "equal", "at_least") else claim.by)
     high = claim.by if claim.expect == "equal" else math.nan
     if claim.expect == "differ":
         low = high = 0.0
@@ -216,23 +238,31 @@ def _one(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> Verdict:
         v.scale = "exact"
         v.estimate = float(xa.mean() - xb.mean())
         inside = low <= v.estimate <= high if claimed in ("inside", "outside") else None
-        ok = {"less": v.estimate < low, "greater": v.estimate > low,
-              "inside": inside, "outside": inside is False}[claimed]  # fmt: skip
+        ok = {"less": v.estimate < low, "greater": v.estimate > low, "inside": inside, "outside": inside is False}[
+            claimed
+        ]
         v.outcome = HOLDS if ok else REFUTED
         return v
     t = stats.welch(xa, xb, claimed, low, high)
     if t is None:
         v.outcome = UNRESOLVED
-        v.reason = ("fewer than 2 runs on a side: the seed-to-seed noise is unknown" if min(len(xa), len(xb)) < 2
-                    else "no seed-to-seed variation on either side: the noise cannot be estimated")  # fmt: skip
+        v.reason = (
+            "fewer than 2 runs on a side: the seed-to-seed noise is unknown"
+            if min(len(xa), len(xb)) < 2
+            else "no seed-to-seed variation on either side: the noise cannot be estimated"
+        )
         v.estimate = float(xa.mean() - xb.mean())
         return v
     v._test = t
     v.estimate, v.ci_low, v.ci_high, v.df, v.p, v.p_adjusted = t.estimate, t.ci_low, t.ci_high, t.df, t.p, t.p
     v.effect_size = t.effect_size
     v._blocked = _censoring(claimed, a, b)
-    notes = [f"{s.label}: {sum(s.censored)} of {s.n} runs never reached the target (counted as the run length, "
-             "a lower bound)" for s in (a, b) if any(s.censored)]  # fmt: skip
+    notes = [
+        f"{s.label}: {sum(s.censored)} of {s.n} runs never reached the target (counted as the run length, "
+        "a lower bound)"
+        for s in (a, b)
+        if any(s.censored)
+    ]
     notes += [f"{s.label}: {s.excluded} diverged runs left out" for s in (a, b) if s.excluded]
     v.reason = "; ".join(notes)
     return v

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-CURVES = ("train/error", "train/loss", "val/error", "test/error")  # recorded by ablate.recorder
+CURVES = ("train/error", "train/loss", "val/error", "test/error")  # recorded by ablate.train.recorder
 WINDOWS = ("epoch", "record")  # trailing mean over one epoch of records, or the record itself
 UNITS = ("steps", "epochs")
 
@@ -30,18 +30,21 @@ class Metric:
     worst: float | None = math.nan  # what a diverged run counts as; None: excluded; nan: censored
 
 
-RUN_METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("final_train_error", "final training error", 100, "%", worst=1.0),
-    Metric("final_val_error", "final validation error", 100, "%", worst=1.0),
-    Metric("final_test_error", "final test error", 100, "%", worst=1.0),
-    Metric("final_train_accuracy", "final training accuracy", 100, "%", worst=0.0),
-    Metric("final_val_accuracy", "final validation accuracy", 100, "%", worst=0.0),
-    Metric("final_test_accuracy", "final test accuracy", 100, "%", worst=0.0),
-    Metric("final_train_error_running", "running training error at the end", 100, "%", worst=1.0),
-    Metric("late_train_error_change", "Δ training error over the last fifth", 100, " pts", worst=None),
-    Metric("params", "parameters", exact=True, worst=None),
-    Metric("wall_time_s", "wall time", unit=" s", worst=None),
-)}  # fmt: skip
+RUN_METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("final_train_error", "final training error", 100, "%", worst=1.0),
+        Metric("final_val_error", "final validation error", 100, "%", worst=1.0),
+        Metric("final_test_error", "final test error", 100, "%", worst=1.0),
+        Metric("final_train_accuracy", "final training accuracy", 100, "%", worst=0.0),
+        Metric("final_val_accuracy", "final validation accuracy", 100, "%", worst=0.0),
+        Metric("final_test_accuracy", "final test accuracy", 100, "%", worst=0.0),
+        Metric("final_train_error_running", "running training error at the end", 100, "%", worst=1.0),
+        Metric("late_train_error_change", "Δ training error over the last fifth", 100, " pts", worst=None),
+        Metric("params", "parameters", exact=True, worst=None),
+        Metric("wall_time_s", "wall time", unit=" s", worst=None),
+    )
+}
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,8 @@ def welch(a: np.ndarray, b: np.ndarray, claimed: str, low: float, high: float = 
     est = float(a.mean() - b.mean())
     half = stats.t.ppf(1 - ALPHA / 2, df) * se
     # One-sided p-values against a bound: p_below(x) is small when the effect is surely below x.
-    p_below = lambda bound: float(stats.t.cdf((est - bound) / se, df))  # noqa: E731
-    p_above = lambda bound: float(stats.t.sf((est - bound) / se, df))  # noqa: E731
+    p_below = lambda bound: float(stats.t.cdf((est - bound) / se, df))
+    p_above = lambda bound: float(stats.t.sf((est - bound) / se, df))
     if claimed == "less":
         p_holds, p_refutes, boundary = p_below(low), p_above(low), low
     elif claimed == "greater":
@@ -87,11 +87,17 @@ def welch(a: np.ndarray, b: np.ndarray, claimed: str, low: float, high: float = 
         boundary = high if upper_half else low
     pooled = math.sqrt((va + vb) / 2)
     return Test(
-        estimate=est, ci_low=float(est - half), ci_high=float(est + half), se=se, df=float(df),
-        p=min(1.0, 2 * min(p_holds, p_refutes)), supports_claim=p_holds < p_refutes,
+        estimate=est,
+        ci_low=float(est - half),
+        ci_high=float(est + half),
+        se=se,
+        df=float(df),
+        p=min(1.0, 2 * min(p_holds, p_refutes)),
+        supports_claim=p_holds < p_refutes,
         effect_size=(est - boundary) / pooled if pooled > 0 else math.inf * np.sign(est - boundary),
-        sd_a=math.sqrt(va), sd_b=math.sqrt(vb),
-    )  # fmt: skip
+        sd_a=math.sqrt(va),
+        sd_b=math.sqrt(vb),
+    )
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -122,8 +128,7 @@ def power(effect: float, sd_a: float, sd_b: float, n: int, alpha: float = ALPHA,
     return float(np.mean(right_side & (np.abs(t) > stats.t.ppf(1 - alpha / 2, df))))
 
 
-def seeds_needed(effect: float, sd_a: float, sd_b: float, alpha: float = ALPHA,
-                 target: float = POWER) -> int | None:  # fmt: skip
+def seeds_needed(effect: float, sd_a: float, sd_b: float, alpha: float = ALPHA, target: float = POWER) -> int | None:
     """The fewest seeds per arm at which `power` reaches `target`; None if the effect is zero or
     more than MAX_SEEDS would be needed."""
     if effect == 0 or not math.isfinite(effect) or (sd_a == 0 and sd_b == 0):

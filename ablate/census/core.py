@@ -1,9 +1,9 @@
-"""A claim is data: what the seed says, the figure it states, and a function that measures it.
+"""A statement is data: what the seed says, the figure it states, and a function that measures it.
 
 Verdicts come from one rule, `verdict(expected, measured, rel_tol_holds, rel_tol_approx)`, on the
 relative error |measured - expected| / |expected| (for a range, the distance to the nearer end; for
 a list of figures, the worst element). Three tolerance presets, chosen by how the seed states the
-figure (see docs/claims.md):
+figure (see docs/statements.md):
 
   EXACT    0 / 1%   a printed exact figure: 44,426; 1,638,400; a shape; a layer count
   ROUNDED  2% / 10% a figure rounded to two or three digits: 61M, 25.6M, 28%, "twelve times"
@@ -12,14 +12,15 @@ figure (see docs/claims.md):
   ABOUT    10% / 25% a hedged figure with one significant digit: "about 60,000", "roughly a
                     thousand times", "almost all" (= 100%, so >= 90% holds)
 
-Within the first bound the claim holds, within the second it holds approximately, else refuted.
+Within the first bound the statement holds, within the second it holds approximately, else refuted.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,12 @@ class Between:
         return f"{_fmt(self.lo)}–{_fmt(self.hi)}"
 
 
-Figure = Union[int, float, Between, Sequence[Union[int, float]]]
+Figure = int | float | Between | Sequence[int | float]
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    holds: float  # relative error up to which the claim holds
+    holds: float  # relative error up to which the statement holds
     approx: float  # ... and up to which it holds approximately
 
 
@@ -73,13 +74,13 @@ def verdict(expected: Figure, measured: Figure, rel_tol_holds: float, rel_tol_ap
 
 
 @dataclass(frozen=True)
-class Claim:
-    """One countable claim of a seed. `measure` returns the measured figure, or (figure, extras)
+class Statement:
+    """One countable statement of a seed. `measure` returns the measured figure, or (figure, extras)
     where extras fill `{...}` fields of `note` with further measured numbers."""
 
     id: str
     source: str  # the seed file
-    claim: str  # as the seed states it
+    statement: str  # as the seed states it
     expected: Figure
     unit: str
     measure: Callable[[], Any]
@@ -92,7 +93,7 @@ class Claim:
 class Row:
     id: str
     source: str
-    claim: str
+    statement: str
     expected: Figure
     measured: Figure
     unit: str
@@ -107,9 +108,17 @@ class Row:
         elif isinstance(exp, tuple):
             exp = list(exp)
         meas = list(self.measured) if isinstance(self.measured, tuple) else self.measured
-        return {"id": self.id, "source": self.source, "claim": self.claim, "expected": exp,
-                "measured": meas, "unit": self.unit, "verdict": self.verdict, "note": self.note,
-                "compared": self.compared}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "statement": self.statement,
+            "expected": exp,
+            "measured": meas,
+            "unit": self.unit,
+            "verdict": self.verdict,
+            "note": self.note,
+            "compared": self.compared,
+        }
 
 
 def _clean(x: Any) -> Any:
@@ -127,18 +136,27 @@ def _clean(x: Any) -> Any:
     raise TypeError(f"measured figure must be a number or a list of numbers, got {type(x)}")
 
 
-def evaluate(claim: Claim) -> Row:
-    result = claim.measure()
-    measured, extras = result if isinstance(result, tuple) and len(result) == 2 and isinstance(
-        result[1], dict) else (result, {})
+def evaluate(statement: Statement) -> Row:
+    result = statement.measure()
+    measured, extras = (
+        result if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict) else (result, {})
+    )
     measured = _clean(measured)
     # Note fields: ints stay ints (so '{x:,}' works), floats print with 4 significant digits.
     fields = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in {**extras, "measured": measured}.items()}
-    note = claim.note.format(**fields) if claim.note else ""
+    note = statement.note.format(**fields) if statement.note else ""
     compared = {k: _clean(v) if isinstance(v, (int, float)) else v for k, v in extras.items()}
-    return Row(claim.id, claim.source, claim.claim, claim.expected, measured, claim.unit,
-               verdict(claim.expected, measured, claim.tol.holds, claim.tol.approx), note,
-               {k: list(v) if isinstance(v, tuple) else v for k, v in compared.items()})
+    return Row(
+        statement.id,
+        statement.source,
+        statement.statement,
+        statement.expected,
+        measured,
+        statement.unit,
+        verdict(statement.expected, measured, statement.tol.holds, statement.tol.approx),
+        note,
+        {k: list(v) if isinstance(v, tuple) else v for k, v in compared.items()},
+    )
 
 
 def _fmt(x: Any, unit: str = "") -> str:

@@ -16,8 +16,21 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-FAMILIES = ("cifar_resnet", "cifar_plain", "lenet", "mnist", "simple_resnet", "alexnet", "vgg",
-            "googlenet", "resnet", "densenet", "mobilenet", "efficientnet", "convnext")
+FAMILIES = (
+    "cifar_resnet",
+    "cifar_plain",
+    "lenet",
+    "mnist",
+    "simple_resnet",
+    "alexnet",
+    "vgg",
+    "googlenet",
+    "resnet",
+    "densenet",
+    "mobilenet",
+    "efficientnet",
+    "convnext",
+)
 
 
 def family_of(name: str) -> str:
@@ -41,12 +54,16 @@ def split_frame(records: list[dict]) -> pd.DataFrame:
         total_p = r["conv_params"] + r["fc_params"]
         total_g = r["conv_gmacs"] + r["fc_gmacs"]
         for part, key in (("conv layers", "conv"), ("FC layers", "fc")):
-            rows.append({
-                "model": r["model"], "part": part,
-                "params": r[f"{key}_params"], "gmacs": r[f"{key}_gmacs"],
-                "pct_params": 100 * r[f"{key}_params"] / total_p,
-                "pct_gmacs": 100 * r[f"{key}_gmacs"] / total_g,
-            })
+            rows.append(
+                {
+                    "model": r["model"],
+                    "part": part,
+                    "params": r[f"{key}_params"],
+                    "gmacs": r[f"{key}_gmacs"],
+                    "pct_params": 100 * r[f"{key}_params"] / total_p,
+                    "pct_gmacs": 100 * r[f"{key}_gmacs"] / total_g,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -64,22 +81,41 @@ def _zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
     sns.scatterplot(data=zoo, x="gmacs", y="params", hue="family", style="family", s=60, ax=ax)
     for _, r in zoo.iterrows():
         if not r["model"].endswith(("_bn", "_v1")) and r["model"] != "alexnet_onetower":
-            ax.annotate(r["model"], (r["gmacs"], r["params"]), fontsize=6, alpha=0.8,
-                        xytext=(3, 2), textcoords="offset points")
+            ax.annotate(
+                r["model"], (r["gmacs"], r["params"]), fontsize=6, alpha=0.8, xytext=(3, 2), textcoords="offset points"
+            )
     for (model, part), r in split.set_index(["model", "part"]).iterrows():
         marker = "s" if part == "conv layers" else "D"
         ax.scatter(r["gmacs"], r["params"], marker=marker, facecolors="none", edgecolors="black", s=70)
-        ax.annotate(f"{model}: {part}", (r["gmacs"], r["params"]), fontsize=7, weight="bold",
-                    xytext=(4, -9), textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="compute (GMACs: multiply-adds of one native-size input, 28-600 px)",
-           ylabel="trainable parameters",
-           title="The zoo: parameters vs compute (hollow: conv / FC parts of AlexNet, VGG-16)")
+        ax.annotate(
+            f"{model}: {part}",
+            (r["gmacs"], r["params"]),
+            fontsize=7,
+            weight="bold",
+            xytext=(4, -9),
+            textcoords="offset points",
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="compute (GMACs: multiply-adds of one native-size input, 28-600 px)",
+        ylabel="trainable parameters",
+        title="The zoo: parameters vs compute (hollow: conv / FC parts of AlexNet, VGG-16)",
+    )
     ax.legend(fontsize=7, ncol=2, loc="upper left")
-    ax.text(0.99, 0.01, "unlabelled: the _bn / _v1 / one-tower twins of labelled models",
-            transform=ax.transAxes, ha="right", fontsize=6, color="gray")
+    ax.text(
+        0.99,
+        0.01,
+        "unlabelled: the _bn / _v1 / one-tower twins of labelled models",
+        transform=ax.transAxes,
+        ha="right",
+        fontsize=6,
+        color="gray",
+    )
 
-    long = split.melt(id_vars=["model", "part"], value_vars=["pct_params", "pct_gmacs"],
-                      var_name="share of", value_name="percent")
+    long = split.melt(
+        id_vars=["model", "part"], value_vars=["pct_params", "pct_gmacs"], var_name="share of", value_name="percent"
+    )
     long["share of"] = long["share of"].map({"pct_params": "parameters", "pct_gmacs": "compute"})
     long["bar"] = long["model"] + "\n" + long["share of"]
     fc = long[long["part"] == "FC layers"].set_index("bar")["percent"]
@@ -88,8 +124,7 @@ def _zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
     bx.bar(bars, fc.values, bottom=100 - fc.values, label="FC layers", color=sns.color_palette()[1])
     for i, v in enumerate(fc.values):
         bx.text(i, 100 - v / 2 if v > 8 else 101, f"FC {v:.1f}%", ha="center", fontsize=7)
-    bx.set(ylabel="% of the model's total", ylim=(0, 108),
-           title="FC layers hold the parameters,\nconvs do the compute")
+    bx.set(ylabel="% of the model's total", ylim=(0, 108), title="FC layers hold the parameters,\nconvs do the compute")
     bx.tick_params(axis="x", labelsize=7)
     bx.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

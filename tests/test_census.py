@@ -10,32 +10,36 @@ from argparse import Namespace
 
 import pytest
 
-from ablate.claims.catalog import CLAIMS
-from ablate.claims.core import ABOUT, EXACT, ROUNDED, Between, evaluate, relative_error, verdict
-from ablate.claims.measure import zoo_gmacs, zoo_params
+from ablate.census.catalog import STATEMENTS
+from ablate.census.core import ABOUT, EXACT, ROUNDED, Between, evaluate, relative_error, verdict
+from ablate.census.measure import zoo_gmacs, zoo_params
 
-BY_ID = {c.id: c for c in CLAIMS}
+BY_ID = {c.id: c for c in STATEMENTS}
 
 
 # --- the verdict rule ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("expected,measured,tol,want", [
-    (44426, 44426, EXACT, "holds"),
-    (44426, 44427, EXACT, "approximately"),
-    (55, 54, EXACT, "refuted"),  # 1.8% off an exact figure
-    (61e6, 60_965_224, ROUNDED, "holds"),
-    (11.7e6, 11_166_912, ROUNDED, "approximately"),  # 4.6%
-    (4.1, 8.18, ROUNDED, "refuted"),
-    (60000, 54000, ABOUT, "holds"),  # "about 60,000": one significant digit
-    (100, 89.4, ABOUT, "approximately"),  # "almost all" = 100%, holds from 90%
-    (Between(8, 9), 8.56, ROUNDED, "holds"),
-    (Between(8, 9), 7.9, ROUNDED, "holds"),  # 1.25% below the range: within rounding
-    (Between(8, 9), 7.5, ROUNDED, "approximately"),  # 6.25% below
-    (Between(8, 9), 4.0, ROUNDED, "refuted"),
-    ((6, 24, 24), (6, 24, 24), EXACT, "holds"),
-    ((6, 24, 24), (6, 28, 28), EXACT, "refuted"),
-    ((6, 24, 24), (6, 24), EXACT, "refuted"),
-])
+
+@pytest.mark.parametrize(
+    "expected,measured,tol,want",
+    [
+        (44426, 44426, EXACT, "holds"),
+        (44426, 44427, EXACT, "approximately"),
+        (55, 54, EXACT, "refuted"),  # 1.8% off an exact figure
+        (61e6, 60_965_224, ROUNDED, "holds"),
+        (11.7e6, 11_166_912, ROUNDED, "approximately"),  # 4.6%
+        (4.1, 8.18, ROUNDED, "refuted"),
+        (60000, 54000, ABOUT, "holds"),  # "about 60,000": one significant digit
+        (100, 89.4, ABOUT, "approximately"),  # "almost all" = 100%, holds from 90%
+        (Between(8, 9), 8.56, ROUNDED, "holds"),
+        (Between(8, 9), 7.9, ROUNDED, "holds"),  # 1.25% below the range: within rounding
+        (Between(8, 9), 7.5, ROUNDED, "approximately"),  # 6.25% below
+        (Between(8, 9), 4.0, ROUNDED, "refuted"),
+        ((6, 24, 24), (6, 24, 24), EXACT, "holds"),
+        ((6, 24, 24), (6, 28, 28), EXACT, "refuted"),
+        ((6, 24, 24), (6, 24), EXACT, "refuted"),
+    ],
+)
 def test_verdict_rule(expected, measured, tol, want):
     assert verdict(expected, measured, tol.holds, tol.approx) == want
 
@@ -47,8 +51,12 @@ def test_relative_error_edges():
 
 
 def test_deliberately_wrong_expected_figure_is_refuted():
-    for cid, wrong in (("lenet28_params", 50_000), ("vgg16_138m", 100e6),
-                       ("resnet50_25.6m", 40e6), ("bottleneck_5x5_ratio", 3)):
+    for cid, wrong in (
+        ("lenet28_params", 50_000),
+        ("vgg16_138m", 100e6),
+        ("resnet50_25.6m", 40e6),
+        ("bottleneck_5x5_ratio", 3),
+    ):
         row = evaluate(dataclasses.replace(BY_ID[cid], expected=wrong))
         assert row.verdict == "refuted", (cid, row.measured)
         assert evaluate(BY_ID[cid]).verdict == "holds"
@@ -94,21 +102,24 @@ def test_measured_compute():
     assert zoo_gmacs("vgg16") == pytest.approx(15.47, abs=0.01)
 
 
-@pytest.mark.parametrize("cid,measured,want", [
-    ("alexnet_conv1_35k", 34_944, "holds"),
-    ("alexnet_fc6_37.7m", 37_752_832, "holds"),
-    ("alexnet_conv1_55", 54, "refuted"),
-    ("resnet18_bn_params", 9_600, "holds"),
-    ("naive_5x5_params", 1_638_400, "holds"),
-    ("bottleneck_5x5_params", 135_168, "holds"),
-    ("rf_two_3x3", 5, "holds"),
-    ("rf_three_3x3", 7, "holds"),
-    ("googlenet_depth", 22, "holds"),
-    ("resnet152_depth", 152, "holds"),
-    ("two_3x3_per_c2", (18, 25), "holds"),
-    ("three_3x3_per_c2", (27, 49), "holds"),
-    ("resnet50_stages", (3, 4, 6, 3), "holds"),
-])
+@pytest.mark.parametrize(
+    "cid,measured,want",
+    [
+        ("alexnet_conv1_35k", 34_944, "holds"),
+        ("alexnet_fc6_37.7m", 37_752_832, "holds"),
+        ("alexnet_conv1_55", 54, "refuted"),
+        ("resnet18_bn_params", 9_600, "holds"),
+        ("naive_5x5_params", 1_638_400, "holds"),
+        ("bottleneck_5x5_params", 135_168, "holds"),
+        ("rf_two_3x3", 5, "holds"),
+        ("rf_three_3x3", 7, "holds"),
+        ("googlenet_depth", 22, "holds"),
+        ("resnet152_depth", 152, "holds"),
+        ("two_3x3_per_c2", (18, 25), "holds"),
+        ("three_3x3_per_c2", (27, 49), "holds"),
+        ("resnet50_stages", (3, 4, 6, 3), "holds"),
+    ],
+)
 def test_claim_rows(cid, measured, want):
     row = evaluate(BY_ID[cid])
     assert row.measured == measured and row.verdict == want
@@ -117,38 +128,65 @@ def test_claim_rows(cid, measured, want):
 # --- the whole table -----------------------------------------------------------------------------
 
 REQUIRED = [
-    "lenet5_60k", "lenet28_params", "mnist_cnn_params", "simple_resnet_params", "alexnet_61m",
-    "alexnet_conv1_35k", "alexnet_fc6_37.7m", "vgg16_138m", "vgg16_fc_params", "googlenet_6.8m",
-    "resnet18_conv_11.7m", "resnet18_bn_params", "resnet50_25.6m", "resnet50_4.1gflops",
-    "resnet152_vs_34_budget", "densenet121_8m", "efficientnet_b0_5.3m", "efficientnet_b7_66m",
-    "convnext_equal_compute", "cifar_resnet110_params", "two_3x3_params_pct",
-    "three_3x3_params_pct", "rf_two_3x3", "bottleneck_5x5_ratio", "resnet_block_17x",
-    "mobilenet_layer_8_9x", "mobilenet_network_8_9x", "efficientnet_doubling_phi",
-    "alexnet_conv1_55", "alexnet_conv_compute", "vgg16_conv_compute",
+    "lenet5_60k",
+    "lenet28_params",
+    "mnist_cnn_params",
+    "simple_resnet_params",
+    "alexnet_61m",
+    "alexnet_conv1_35k",
+    "alexnet_fc6_37.7m",
+    "vgg16_138m",
+    "vgg16_fc_params",
+    "googlenet_6.8m",
+    "resnet18_conv_11.7m",
+    "resnet18_bn_params",
+    "resnet50_25.6m",
+    "resnet50_4.1gflops",
+    "resnet152_vs_34_budget",
+    "densenet121_8m",
+    "efficientnet_b0_5.3m",
+    "efficientnet_b7_66m",
+    "convnext_equal_compute",
+    "cifar_resnet110_params",
+    "two_3x3_params_pct",
+    "three_3x3_params_pct",
+    "rf_two_3x3",
+    "bottleneck_5x5_ratio",
+    "resnet_block_17x",
+    "mobilenet_layer_8_9x",
+    "mobilenet_network_8_9x",
+    "efficientnet_doubling_phi",
+    "alexnet_conv1_55",
+    "alexnet_conv_compute",
+    "vgg16_conv_compute",
 ]
 
 
 def test_catalog_covers_the_issue_and_ids_are_unique():
-    ids = [c.id for c in CLAIMS]
+    ids = [c.id for c in STATEMENTS]
     assert len(ids) == len(set(ids))
     assert not set(REQUIRED) - set(ids)
-    assert {c.source for c in CLAIMS} == {"000_d3f32fda5f8ed65b.txt", "001_24847cd6ab689f07.txt"}
+    assert {c.source for c in STATEMENTS} == {"000_d3f32fda5f8ed65b.txt", "001_24847cd6ab689f07.txt"}
 
 
 @pytest.mark.slow
 def test_every_claim_evaluates_and_json_is_plain():
-    rows = [evaluate(c) for c in CLAIMS]
+    rows = [evaluate(c) for c in STATEMENTS]
     verdicts = {r.id: r.verdict for r in rows}
     assert set(verdicts.values()) <= {"holds", "approximately", "refuted"}
     # The seed errors this table exists to catch.
-    for cid in ("resnet50_4.1gflops", "resnet152_vs_34_budget", "efficientnet_doubling_phi",
-                "alexnet_conv1_55", "vgg_width_doubles"):
+    for cid in (
+        "resnet50_4.1gflops",
+        "resnet152_vs_34_budget",
+        "efficientnet_doubling_phi",
+        "alexnet_conv1_55",
+        "vgg_width_doubles",
+    ):
         assert verdicts[cid] == "refuted", cid
     assert verdicts["googlenet_6.8m"] == "approximately"
     data = json.loads(json.dumps([r.as_json() for r in rows]))
     for obj in data:
-        assert set(obj) == {"id", "source", "claim", "expected", "measured", "unit", "verdict",
-                            "note", "compared"}
+        assert set(obj) == {"id", "source", "statement", "expected", "measured", "unit", "verdict", "note", "compared"}
         assert isinstance(obj["measured"], (int, float, list))
         if obj["unit"] == "parameters" and not isinstance(obj["measured"], list):
             assert isinstance(obj["measured"], int)  # counts are exact integers
@@ -163,28 +201,29 @@ def test_every_claim_evaluates_and_json_is_plain():
 
 # --- the command ---------------------------------------------------------------------------------
 
+
 def _args(**kw):
     return Namespace(**{"format": None, "only": None, "plot": None, **kw})
 
 
 def test_cli_json_markdown_and_table(capsys):
-    from ablate.commands import claims as cli
+    from ablate.commands import census as cli
 
     assert cli.main(_args(format="json", only="lenet28")) == 0
-    data = json.loads(capsys.readouterr().out)["claims"]
+    data = json.loads(capsys.readouterr().out)["statements"]
     assert {d["id"] for d in data} >= {"lenet28_params", "lenet28_conv1_shape"}
     params = next(d for d in data if d["id"] == "lenet28_params")
     assert params["measured"] == 44426 and params["verdict"] == "holds"
     assert cli.main(_args(format="md", only="lenet28_params")) == 0
     md = capsys.readouterr().out
-    assert md.startswith("| id | source | claim |") and "44,426" in md
+    assert md.startswith("| id | source | statement |") and "44,426" in md
     assert cli.main(_args(only="lenet28_params")) == 0
-    assert "1 claims: 1 holds" in capsys.readouterr().out
+    assert "1 statements: 1 holds" in capsys.readouterr().out
 
 
 def test_cli_unknown_filter_is_a_user_error():
-    from ablate.commands import claims as cli
-    from ablate.cli import UserError
+    from ablate.commands import census as cli
+    from ablate.errors import UserError
 
     with pytest.raises(UserError):
         cli.main(_args(only="no-such-claim"))
@@ -196,22 +235,28 @@ def test_cli_registered_and_cheap_to_import():
 
     from ablate.cli import COMMANDS
 
-    assert COMMANDS["claims"] == "ablate.commands.claims"
-    code = "import sys, ablate.commands.claims; sys.exit('torch' in sys.modules)"
+    assert COMMANDS["census"] == "ablate.commands.census"
+    code = "import sys, ablate.commands.census; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 # --- the figure ----------------------------------------------------------------------------------
 
-def test_zoo_figure_from_records(tmp_path):
-    from ablate.claims.zoo import split_frame, zoo_figure, zoo_frame
 
-    zoo = zoo_frame([{"model": "alexnet", "params": 6.1e7, "gmacs": 0.72},
-                     {"model": "resnet50", "params": 2.6e7, "gmacs": 4.1},
-                     {"model": "cifar_resnet20", "params": 2.7e5, "gmacs": 0.041}])
+def test_zoo_figure_from_records(tmp_path):
+    from ablate.census.zoo import split_frame, zoo_figure, zoo_frame
+
+    zoo = zoo_frame(
+        [
+            {"model": "alexnet", "params": 6.1e7, "gmacs": 0.72},
+            {"model": "resnet50", "params": 2.6e7, "gmacs": 4.1},
+            {"model": "cifar_resnet20", "params": 2.7e5, "gmacs": 0.041},
+        ]
+    )
     assert list(zoo["family"]) == ["cifar_resnet", "resnet", "alexnet"]
-    split = split_frame([{"model": "alexnet", "conv_params": 2.3e6, "fc_params": 5.86e7,
-                          "conv_gmacs": 0.666, "fc_gmacs": 0.0586}])
+    split = split_frame(
+        [{"model": "alexnet", "conv_params": 2.3e6, "fc_params": 5.86e7, "conv_gmacs": 0.666, "fc_gmacs": 0.0586}]
+    )
     fc = split[split["part"] == "FC layers"].iloc[0]
     assert fc["pct_params"] == pytest.approx(96.2, abs=0.1)
     assert fc["pct_gmacs"] == pytest.approx(8.1, abs=0.1)
@@ -222,7 +267,7 @@ def test_zoo_figure_from_records(tmp_path):
 
 @pytest.mark.slow
 def test_plot_of_the_whole_zoo(tmp_path):
-    from ablate.commands.claims import save_plot
+    from ablate.commands.census import save_plot
 
     save_plot(str(tmp_path / "zoo.png"))
     assert (tmp_path / "zoo.png").stat().st_size > 50_000
@@ -230,7 +275,7 @@ def test_plot_of_the_whole_zoo(tmp_path):
 
 @pytest.mark.slow
 def test_zoo_table_has_every_model_of_the_seeds_with_params_and_macs():
-    from ablate.commands.claims import zoo_records
+    from ablate.commands.census import zoo_records
 
     zoo = {z["model"]: z for z in zoo_records()[0]}
     assert {"lenet5", "alexnet", "vgg16", "googlenet", "resnet50", "convnext_tiny", "efficientnet_b7"} <= set(zoo)

@@ -58,8 +58,9 @@ class MetricsRecorder(pl.Callback):
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             return
-        self.records.append({"step": trainer.global_step, "epoch": trainer.current_epoch,
-                             **self._metrics(trainer, EVAL_KEYS)})  # fmt: skip
+        self.records.append(
+            {"step": trainer.global_step, "epoch": trainer.current_epoch, **self._metrics(trainer, EVAL_KEYS)}
+        )
         self.write()
 
     def wall_time_s(self) -> float:

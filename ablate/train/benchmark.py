@@ -23,8 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+
+from ablate import config as C
+from ablate.train.builders import build_callbacks, build_data_and_network, build_module, build_trainer, quiet_lightning
+from ablate.train.module import error_rate
+from ablate.train.optim import build_optimizer
 
 # The degradation paper grid (He et al. 2015 §4.2): plain and residual nets of these depths,
 # 3 seeds, 64,000 steps of 128 images.
@@ -40,17 +46,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build(data: str, data_dir: str | None, depth: int, width: int, batch: int, device, seed: int = 0):
-    """(datamodule, network) for one measurement, seeded so both loops start from the same weights."""
-    from ablate.data import build_datamodule
-    from ablate.models import build_model
+def bench_config(spec: dict, max_steps: int, knobs: dict | None = None) -> dict:
+    """The resolved config of a benchmark cell: the defaults, a CIFAR ResNet of the spec's depth and
+    width, constant lr 0.1, no evaluation or checkpoint inside the timed steps."""
+    cfg = C.default_config()
+    overrides = {
+        "model": {"name": "cifar_resnet", "depth": spec["depth"], "width": spec["width"]},
+        "data": {
+            "name": spec["data"],
+            "batch_size": spec["batch"],
+            "augment": "crop_flip",
+            "pad": 4 if spec["data"] != "digits" else 1,
+        },
+        "train": {"max_steps": max_steps, "log_every": 10, "eval_every": 0, "checkpoint_every": 100, **(knobs or {})},
+    }
+    return C.apply_overrides(cfg, overrides)
 
+
+def build(spec: dict, device, seed: int = 0, knobs: dict | None = None, max_steps: int = 1):
+    """(config, datamodule, network) for one measurement, seeded so both loops start from the same weights."""
+    cfg = bench_config(spec, max_steps, knobs)
     torch.manual_seed(seed)
-    dm = build_datamodule({"name": data, "batch_size": batch, "val_size": 0.1, "augment": "crop_flip",
-                           "pad": 4 if data != "digits" else 1, "train_subset": None}, seed, data_dir)  # fmt: skip
-    net = build_model("cifar_resnet", depth=depth, width=width, num_classes=dm.num_classes,
-                      in_channels=dm.in_channels).to(device)  # fmt: skip
-    return dm, net
+    dm, net = build_data_and_network(cfg, seed, spec["data_dir"])
+    return cfg, dm, net.to(device)
 
 
 def _batches(dm, device, batch: int, seed: int):
@@ -59,26 +77,20 @@ def _batches(dm, device, batch: int, seed: int):
 
     t = dm.tensors(device)
     step = [0]
-    loader = TrainBatches(t["train_x"], t["train_y"], t["mean"], t["std"], batch, "crop_flip",
-                          dm.pad, seed, lambda: step[0])  # fmt: skip
+    loader = TrainBatches(
+        t["train_x"], t["train_y"], t["mean"], t["std"], batch, "crop_flip", dm.pad, seed, lambda: step[0]
+    )
     while True:
         for xy in loader:
             step[0] += 1
             yield xy
 
 
-OPTIM = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4, "betas": [0.9, 0.999]}
-SCHEDULE = {"name": "constant", "milestones": [], "gamma": 0.1, "min_lr": 0.0, "warmup_steps": 0,
-            "warmup": "linear", "warmup_lr": None}  # fmt: skip
-
-
 def raw_step_time(spec: dict, warmup: int, steps: int) -> float:
     """Seconds per step of a plain PyTorch loop (median-free: total over `steps` after `warmup`)."""
-    from ablate.optim import build_optimizer
-
     device = torch.device(spec["device"])
-    dm, net = build(spec["data"], spec["data_dir"], spec["depth"], spec["width"], spec["batch"], device)
-    opt = build_optimizer(net.parameters(), OPTIM)
+    cfg, dm, net = build(spec, device)
+    opt = build_optimizer(net.parameters(), cfg["optim"])
     it = _batches(dm, device, spec["batch"], 0)
     net.train()
     t0 = None
@@ -95,22 +107,14 @@ def raw_step_time(spec: dict, warmup: int, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def ablate_step_time(spec: dict, warmup: int, steps: int, knobs: dict | None = None,
-                     barrier: tuple[Path, int] | None = None) -> tuple[float, float]:  # fmt: skip
+def ablate_step_time(
+    spec: dict, warmup: int, steps: int, knobs: dict | None = None, barrier: tuple[Path, int] | None = None
+) -> tuple[float, float]:
     """(seconds per step, wall start of the timed steps) of ablate's real training loop."""
-    import lightning.pytorch as pl
-
-    from ablate.checkpointing import StepCheckpoint
-    from ablate.module import Classifier
-    from ablate.recorder import MetricsRecorder
-    from ablate.run import _quiet_lightning
-
-    _quiet_lightning()
-    knobs = knobs or {}
+    quiet_lightning()
     device = torch.device(spec["device"])
-    dm, net = build(spec["data"], spec["data_dir"], spec["depth"], spec["width"], spec["batch"], "cpu")
-    module = Classifier(net, dm.num_classes, OPTIM, SCHEDULE, warmup + steps,
-                        channels_last=knobs.get("channels_last", False), compile=knobs.get("compile", False))  # fmt: skip
+    cfg, dm, net = build(spec, "cpu", knobs=knobs, max_steps=warmup + steps)
+    module = build_module(cfg, net, dm.num_classes, seed=0)
     marks: dict[str, float] = {}
 
     class Timer(pl.Callback):
@@ -125,13 +129,11 @@ def ablate_step_time(spec: dict, warmup: int, steps: int, knobs: dict | None = N
                 marks["t1"] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = pl.Trainer(
-            default_root_dir=tmp, max_steps=warmup + steps, max_epochs=-1, limit_val_batches=0,
-            log_every_n_steps=10, precision=knobs.get("precision", "32-true"),
-            accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-            callbacks=[MetricsRecorder(Path(tmp) / "metrics.csv", 10), StepCheckpoint(Path(tmp), 100, 0), Timer()],
-            logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-        )  # fmt: skip
+        _, _, callbacks = build_callbacks(cfg["train"], Path(tmp))
+        accelerator = "gpu" if device.type == "cuda" else "cpu"
+        trainer = build_trainer(
+            cfg["train"], Path(tmp), [*callbacks, Timer()], accelerator=accelerator, limit_val_batches=0
+        )
         trainer.fit(module, datamodule=dm)
     return (marks["t1"] - marks["t0"]) / steps, marks["wall0"]
 
@@ -149,14 +151,22 @@ def compare(spec: dict, rounds: int, warmup: int, steps: int, log=print) -> dict
         order = ("raw", "ablate") if r % 2 == 0 else ("ablate", "raw")
         got = {}
         for which in order:
-            got[which] = raw_step_time(spec, warmup, steps) if which == "raw" else ablate_step_time(spec, warmup, steps)[0]
+            got[which] = (
+                raw_step_time(spec, warmup, steps) if which == "raw" else ablate_step_time(spec, warmup, steps)[0]
+            )
         raws.append(got["raw"])
         ours.append(got["ablate"])
         ratios.append(got["ablate"] / got["raw"])
-        log(f"  round {r + 1}: raw {got['raw'] * 1e3:.1f} ms/step, ablate {got['ablate'] * 1e3:.1f} ms/step, "
-            f"ratio {ratios[-1]:.3f}")  # fmt: skip
-    return {"raw_s": statistics.median(raws), "ablate_s": statistics.median(ours),
-            "ratio": statistics.median(ratios), "ratios": ratios}  # fmt: skip
+        log(
+            f"  round {r + 1}: raw {got['raw'] * 1e3:.1f} ms/step, ablate {got['ablate'] * 1e3:.1f} ms/step, "
+            f"ratio {ratios[-1]:.3f}"
+        )
+    return {
+        "raw_s": statistics.median(raws),
+        "ablate_s": statistics.median(ours),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
 
 
 def fixed_cost(spec: dict, per_step_s: float, steps: int, workdir: Path) -> dict:
@@ -167,27 +177,62 @@ def fixed_cost(spec: dict, per_step_s: float, steps: int, workdir: Path) -> dict
     repo = Path(__file__).resolve().parent.parent
     one_cpu = _one_cpu_preexec()
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch, lightning.pytorch, ablate.run, ablate.module, "
-                    "ablate.data.datamodule, ablate.models"], cwd=repo, check=True, preexec_fn=one_cpu)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import torch, lightning.pytorch, ablate.train.run, ablate.train.module, "
+            "ablate.data.datamodule, ablate.models",
+        ],
+        cwd=repo,
+        check=True,
+        preexec_fn=one_cpu,
+    )
     imports = time.perf_counter() - t
     grid = {
-        "base": {"model.name": "cifar_resnet", "model.depth": spec["depth"], "model.width": spec["width"],
-                 "data": {"name": spec["data"], "batch_size": spec["batch"], "augment": "crop_flip"},
-                 "train": {"max_steps": steps, "log_every": 10, "eval_every": 0, "checkpoint_every": 0}},
-        "arms": {"bench": {}}, "seeds": [0], "analysis": "none", "profiles": {"bench": {}},
-    }  # fmt: skip
+        "base": {
+            "model.name": "cifar_resnet",
+            "model.depth": spec["depth"],
+            "model.width": spec["width"],
+            "data": {"name": spec["data"], "batch_size": spec["batch"], "augment": "crop_flip"},
+            "train": {"max_steps": steps, "log_every": 10, "eval_every": 0, "checkpoint_every": 0},
+        },
+        "arms": {"bench": {}},
+        "seeds": [0],
+        "profiles": {"bench": {}},
+    }
     path = workdir / "benchgrid.yaml"
     path.write_text(yaml.safe_dump(grid, sort_keys=False))
-    cmd = [sys.executable, "-m", "ablate", "run", str(path), "--cell", "0", "--results-dir", str(workdir / "results"),
-           "--wandb", "off", "--no-progress", "--accelerator", "gpu" if spec["device"].startswith("cuda") else "cpu",
-           "--devices", "1"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "ablate",
+        "run",
+        str(path),
+        "--cell",
+        "0",
+        "--results-dir",
+        str(workdir / "results"),
+        "--wandb",
+        "off",
+        "--no-progress",
+        "--accelerator",
+        "gpu" if spec["device"].startswith("cuda") else "cpu",
+        "--devices",
+        "1",
+    ]
     if spec["data_dir"]:
         cmd += ["--data-dir", spec["data_dir"]]
     t = time.perf_counter()
     subprocess.run(cmd, cwd=repo, check=True, preexec_fn=one_cpu, capture_output=True)
     cell = time.perf_counter() - t
-    return {"cell_s": cell, "steps": steps, "fixed_s": cell - steps * per_step_s, "imports_s": imports,
-            "final_eval_s": final_eval_time(spec)}  # fmt: skip
+    return {
+        "cell_s": cell,
+        "steps": steps,
+        "fixed_s": cell - steps * per_step_s,
+        "imports_s": imports,
+        "final_eval_s": final_eval_time(spec),
+    }
 
 
 def _one_cpu_preexec():
@@ -198,10 +243,8 @@ def _one_cpu_preexec():
 @torch.no_grad()
 def final_eval_time(spec: dict) -> float:
     """Seconds of the end-of-cell evaluation (train, val and test splits in eval mode)."""
-    from ablate.module import error_rate
-
     device = torch.device(spec["device"])
-    dm, net = build(spec["data"], spec["data_dir"], spec["depth"], spec["width"], spec["batch"], device)
+    _, dm, net = build(spec, device)
     t = time.perf_counter()
     for split in ("train", "val", "test"):
         error_rate(net, dm.eval_batches(split, device))
@@ -211,8 +254,12 @@ def final_eval_time(spec: dict) -> float:
 
 def knob_times(spec: dict, warmup: int, steps: int, log=print) -> dict:
     """ablate's loop per-step time with each speed knob on its own, against the default in the same run."""
-    knobs = {"default": {}, "bf16-mixed": {"precision": "bf16-mixed"}, "channels_last": {"channels_last": True},
-             "compile": {"compile": True}}  # fmt: skip
+    knobs = {
+        "default": {},
+        "bf16-mixed": {"precision": "bf16-mixed"},
+        "channels_last": {"channels_last": True},
+        "compile": {"compile": True},
+    }
     out = {}
     for name, k in knobs.items():
         try:
@@ -233,10 +280,22 @@ def packed_rate(spec: dict, depth: int, k: int, warmup: int, steps: int, workdir
     threads = 1
     procs = []
     for i in range(k):
-        args = json.dumps({**spec, "depth": depth, "warmup": warmup, "steps": steps, "folder": str(folder),
-                           "index": i, "threads": threads})  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-m", "ablate.benchmark", args],
-                                      cwd=Path(__file__).resolve().parent.parent))  # fmt: skip
+        args = json.dumps(
+            {
+                **spec,
+                "depth": depth,
+                "warmup": warmup,
+                "steps": steps,
+                "folder": str(folder),
+                "index": i,
+                "threads": threads,
+            }
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "ablate.train.benchmark", args], cwd=Path(__file__).resolve().parent.parent
+            )
+        )
     while len(list(folder.glob("ready-*"))) < k:
         if any(p.poll() not in (None, 0) for p in procs):
             raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k})")
@@ -276,5 +335,5 @@ def _worker(args: dict) -> None:
     (Path(args["folder"]) / f"result-{args['index']}.json").write_text(json.dumps({"step_s": step_s, "wall0": wall0}))
 
 
-if __name__ == "__main__":  # a packed-throughput worker: python -m ablate.benchmark JSON
+if __name__ == "__main__":  # a packed-throughput worker: python -m ablate.train.benchmark JSON
     _worker(json.loads(sys.argv[1]))

@@ -1,7 +1,7 @@
 """Analysis of one experiment grid: runs -> derived columns -> verdicts, table, figures -> report.
 
-`experiment_claims` is also what validates an experiment's `analysis:` and `claims:` keys when the
-grid is loaded, before anything trains.
+The claims and the analysis module's hooks come with the loaded experiment (ablate.experiment),
+parsed and checked once, before anything trained.
 """
 
 from __future__ import annotations
@@ -13,24 +13,15 @@ from pathlib import Path
 import pandas as pd
 
 from ablate import results
-from ablate.analysis import figures as F
-from ablate.analysis.frames import load_runs
-from ablate.analysis.modules import hook, load_analysis
-from ablate.analysis.tables import arm_table
 from ablate.config import flatten
-from ablate.verdicts.claims import Claim, parse_claims
+from ablate.report import figures as F
+from ablate.report.frames import load_runs
+from ablate.report.tables import arm_table
 from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict, evaluate
 from ablate.verdicts.metrics import LATE_FRACTION, RUN_METRICS, first_step, late_change
 
 TABLE_METRICS = ("final_train_error", "final_test_error", "late_train_error_change", "params", "wall_time_s")
 CONVERGED = 0.01  # an arm whose running training error still moves more than 1 point over the last fifth
-
-
-def experiment_claims(path: Path, spec: dict, cells) -> list[Claim]:
-    """The claims of an experiment (validated), with its analysis module's metrics."""
-    module = load_analysis(spec["analysis"], path) if spec.get("analysis") else None
-    keys = {k for c in cells for k in flatten(c.config)}
-    return parse_claims(path, spec, keys, hook(module, "METRICS", {}))
 
 
 @dataclass
@@ -56,43 +47,65 @@ def analyze(exp, root: Path) -> Analysis | None:
 
 
 def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) -> Analysis:
-    """The analysis of frames in the form of ablate.analysis.frames (pure: no files)."""
-    spec = exp.spec
-    module = load_analysis(spec["analysis"], exp.path) if spec.get("analysis") else None
+    """The analysis of frames in the form of ablate.report.frames (pure: no files)."""
+    spec, hooks = exp.spec, exp.hooks
     if "late_train_error_change" not in runs:
         runs = runs.assign(late_train_error_change=late_change(runs, curves).to_numpy())
-    derive = hook(module, "derive")
-    if derive is not None:
-        runs = derive(runs, curves, spec)
-    claims, elsewhere = [], []
-    cell_configs = [(cell.arm, flatten(cell.config)) for cell in exp.cells]
-    for c in experiment_claims(exp.path, spec, exp.cells):
-        # A claim is about this grid if its profiles allow it and both sides select cells of it.
-        in_grid = all(any(side.matches(arm, flat) for arm, flat in cell_configs) for side in (c.a, c.b))
-        (claims if (not c.profiles or exp.profile in c.profiles) and in_grid else elsewhere).append(c)
-    verdicts = evaluate(claims, runs, curves, exp.profile) + list(hook(module, "checks", lambda r, s: [])(runs, spec))
+    runs = hooks.call("derive", runs, curves, spec, default=runs)
+    claims, elsewhere = _claims_of_this_grid(exp)
+    verdicts = evaluate(claims, runs, curves, exp.profile) + list(hooks.call("checks", runs, spec, default=[]))
     arms = [a for a in exp.arms if a in set(runs.arm)]
-    table_csv, table_md = arm_table(_table_columns(runs, curves, claims, module), arms)
-    figs = {"curves": F.learning_curves(runs, curves, arms)}
-    figs.update(hook(module, "figures", lambda r, c, s: {})(runs, curves, spec))
-    extra = hook(module, "table")
-    notes = _generic_notes(verdicts) + _convergence_notes(runs, arms) + list(hook(module, "notes", lambda r, s: [])(runs, spec))
+    table_csv, table_md = arm_table(_table_columns(runs, curves, claims, hooks.metrics), arms)
+    figs = {"curves": F.learning_curves(runs, curves, arms), **hooks.call("figures", runs, curves, spec, default={})}
+    notes = (
+        _generic_notes(verdicts) + _convergence_notes(runs, arms) + list(hooks.call("notes", runs, spec, default=[]))
+    )
     if elsewhere:
-        notes.append(f"Claims about arms or profiles not in this grid (profile `{exp.profile}`): "
-                     + ", ".join(c.id for c in elsewhere) + ".")
-    return Analysis(hook(module, "TITLE", f"Experiment {exp.name}"), " ".join(str(spec.get("claim", "")).split()),
-                    table_csv, table_md, verdicts, figs, notes, list(skipped),
-                    extra(runs, spec) if extra else None, len(runs))  # fmt: skip
+        notes.append(
+            f"Claims about arms or profiles not in this grid (profile `{exp.profile}`): "
+            + ", ".join(c.id for c in elsewhere)
+            + "."
+        )
+    extra = hooks.call("table", runs, spec, default=None)
+    return Analysis(
+        hooks.title or f"Experiment {exp.name}",
+        " ".join(str(spec.get("claim", "")).split()),
+        table_csv,
+        table_md,
+        verdicts,
+        figs,
+        notes,
+        list(skipped),
+        extra,
+        len(runs),
+    )
 
 
-def _table_columns(runs, curves, claims, module) -> dict:
+def _claims_of_this_grid(exp) -> tuple[list, list]:
+    """(claims about this grid, claims about other profiles or arms): a claim is about this grid if
+    its profiles allow it and both sides select cells of it."""
+    cell_configs = [(cell.arm, flatten(cell.config)) for cell in exp.cells]
+    here, elsewhere = [], []
+    for c in exp.claims:
+        in_grid = all(any(side.matches(arm, flat) for arm, flat in cell_configs) for side in (c.a, c.b))
+        (here if (not c.profiles or exp.profile in c.profiles) and in_grid else elsewhere).append(c)
+    return here, elsewhere
+
+
+def _table_columns(runs, curves, claims, extra_metrics: dict) -> dict:
     """Metric name -> (metric, per-run frame of arm, value, censored): the standard columns plus
     every metric a claim measures."""
-    metrics = {**RUN_METRICS, **hook(module, "METRICS", {})}
-    names = list(dict.fromkeys([m for m in TABLE_METRICS if m in runs] +
-                               [c.metric.name for c in claims if c.curve is None and c.metric.name in runs]))
-    columns = {name: (metrics[name], pd.DataFrame({"arm": runs.arm, "value": runs[name].astype(float), "censored": False}))
-               for name in names}  # fmt: skip
+    metrics = {**RUN_METRICS, **extra_metrics}
+    names = list(
+        dict.fromkeys(
+            [m for m in TABLE_METRICS if m in runs]
+            + [c.metric.name for c in claims if c.curve is None and c.metric.name in runs]
+        )
+    )
+    columns = {
+        name: (metrics[name], pd.DataFrame({"arm": runs.arm, "value": runs[name].astype(float), "censored": False}))
+        for name in names
+    }
     for c in claims:
         if c.curve is not None and c.metric.name not in columns:
             columns[c.metric.name] = (c.metric, first_step(runs, curves, c.curve).assign(arm=runs.arm.to_numpy()))
@@ -109,12 +122,17 @@ def _convergence_notes(runs: pd.DataFrame, arms: list[str]) -> list[str]:
     if change.empty:
         return []
     moving = [f"{a} ({100 * d:+.1f} points)" for a, d in change.items() if abs(d) > CONVERGED]
-    head = (f"Convergence: the running training error (mean over the trailing epoch) changed by at most "
-            f"{100 * change.abs().max():.1f} points over the last {LATE_FRACTION:.0%} of the steps in every arm.")
+    head = (
+        f"Convergence: the running training error (mean over the trailing epoch) changed by at most "
+        f"{100 * change.abs().max():.1f} points over the last {LATE_FRACTION:.0%} of the steps in every arm."
+    )
     if moving:
-        head = (f"Convergence: still moving by more than {100 * CONVERGED:g} point over the last "
-                f"{LATE_FRACTION:.0%} of the steps (mean change of the running training error): "
-                + ", ".join(moving) + "; those arms had not stopped improving when the runs ended.")
+        head = (
+            f"Convergence: still moving by more than {100 * CONVERGED:g} point over the last "
+            f"{LATE_FRACTION:.0%} of the steps (mean change of the running training error): "
+            + ", ".join(moving)
+            + "; those arms had not stopped improving when the runs ended."
+        )
     return [head]
 
 
@@ -134,8 +152,12 @@ def _generic_notes(verdicts: list[Verdict]) -> list[str]:
 def write_outputs(exp, root: Path, analysis: Analysis) -> dict[str, Path]:
     out = results.report_dir(root, exp.name, exp.profile)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"table_csv": out / "table.csv", "table_md": out / "table.md", "verdicts": out / "verdicts.json",
-             "report": out / "report.md"}  # fmt: skip
+    paths = {
+        "table_csv": out / "table.csv",
+        "table_md": out / "table.md",
+        "verdicts": out / "verdicts.json",
+        "report": out / "report.md",
+    }
     for name, fig in analysis.figures.items():
         paths[f"figure:{name}"] = out / f"{name}.png"
         fig.savefig(paths[f"figure:{name}"], dpi=130, bbox_inches="tight")
@@ -149,12 +171,15 @@ def write_outputs(exp, root: Path, analysis: Analysis) -> dict[str, Path]:
 def report(exp, a: Analysis, paths: dict[str, Path]) -> str:
     counts = {o: sum(v.outcome == o for v in a.verdicts) for o in (HOLDS, REFUTED, UNRESOLVED)}
     lines = [
-        f"# {a.title}", "",
+        f"# {a.title}",
+        "",
         f"Experiment `{exp.name}`, profile `{exp.profile}` ({exp.path.name}); {a.runs} of {len(exp.cells)} runs "
         f"finished. Verdicts are computed from these runs: {counts[HOLDS]} hold, {counts[REFUTED]} refuted, "
-        f"{counts[UNRESOLVED]} unresolved" + (f", {len(a.verdicts) - sum(counts.values())} not measured" if
-                                              len(a.verdicts) > sum(counts.values()) else "") + ".", "",
-    ]  # fmt: skip
+        f"{counts[UNRESOLVED]} unresolved"
+        + (f", {len(a.verdicts) - sum(counts.values())} not measured" if len(a.verdicts) > sum(counts.values()) else "")
+        + ".",
+        "",
+    ]
     if a.claim:
         lines += [f"**Claim.** {a.claim}", ""]
     lines += ["## Results", "", a.table_md, ""]
@@ -166,8 +191,11 @@ def report(exp, a: Analysis, paths: dict[str, Path]) -> str:
     notes = list(a.notes)
     refuted = [v.id for v in a.verdicts if v.outcome == REFUTED]
     if refuted:
-        notes.insert(0, f"Refuted at this scale: {', '.join(refuted)}. This is what was measured in profile "
-                        f"`{exp.profile}`; it speaks to the paper's setting only as far as the profile reproduces it.")  # fmt: skip
+        notes.insert(
+            0,
+            f"Refuted at this scale: {', '.join(refuted)}. This is what was measured in profile "
+            f"`{exp.profile}`; it speaks to the paper's setting only as far as the profile reproduces it.",
+        )
     if a.skipped:
         notes.append("Not in this analysis: " + "; ".join(f"`{r}` ({why})" for r, why in a.skipped) + ".")
     lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
@@ -198,7 +226,7 @@ def analyze_and_print(exp, root: Path, wandb_mode: str = "off") -> dict[str, Pat
             print(f"plot:     {p}")
     print(f"report:   {paths['report']}\ntable:    {paths['table_csv']}\nverdicts: {paths['verdicts']}")
     if wandb_mode != "off":
-        from ablate.analysis.wandb_log import log_analysis
+        from ablate.report.wandb_log import log_analysis
 
         where = log_analysis(exp, a, paths, wandb_mode)
         if where:

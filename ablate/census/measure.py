@@ -38,8 +38,15 @@ def params_by_kind(model: nn.Module) -> dict[str, int]:
     out = {"conv": 0, "fc": 0, "norm": 0, "other": 0}
     for m in model.modules():
         own = sum(p.numel() for p in m.parameters(recurse=False) if p.requires_grad)
-        kind = ("conv" if isinstance(m, nn.Conv2d) else "fc" if isinstance(m, nn.Linear)
-                else "norm" if isinstance(m, NORM_TYPES) else "other")
+        kind = (
+            "conv"
+            if isinstance(m, nn.Conv2d)
+            else "fc"
+            if isinstance(m, nn.Linear)
+            else "norm"
+            if isinstance(m, NORM_TYPES)
+            else "other"
+        )
         out[kind] += own
     return out
 
@@ -70,7 +77,7 @@ def meta_build(name: str, **kwargs) -> nn.Module:
         return build_model(name, **kwargs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lab_model(name: str, **kwargs) -> nn.Module:
     """The registered model `name`, built on the meta device, in eval mode; cached in memory for
     the process. (The meta device beats a real CPU pass even for the small-input 1202-layer net:
@@ -101,12 +108,12 @@ def gmacs(model: nn.Module, x: torch.Tensor) -> float:
     return sum(flops_by_op(model, x).values()) / 2e9
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def zoo_params(name: str) -> int:
     return count_params(lab_model(name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def zoo_profile(name: str) -> tuple[dict[str, int], int]:
     """One forward pass of the native input: (FLOPs by op, weighted depth)."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter, _DepthMode():
@@ -140,17 +147,14 @@ def conv_fc_split(name: str) -> dict[str, float]:
     }
 
 
-def run_with_hooks(model: nn.Module, x: torch.Tensor, modules: list[nn.Module], hook,
-                   pre: bool = False) -> None:  # fmt: skip
+def run_with_hooks(model: nn.Module, x: torch.Tensor, modules: list[nn.Module], hook, pre: bool = False) -> None:
     """One forward pass of x (no grad) with `hook(k, module, inputs, output)` called after module k
     of `modules` runs (before it, without `output`, if `pre`); the hooks are removed afterwards.
     They return None, so the forward pass is unchanged."""
     if pre:
-        handles = [m.register_forward_pre_hook(lambda mod, i, k=k: hook(k, mod, i))
-                   for k, m in enumerate(modules)]  # fmt: skip
+        handles = [m.register_forward_pre_hook(lambda mod, i, k=k: hook(k, mod, i)) for k, m in enumerate(modules)]
     else:
-        handles = [m.register_forward_hook(lambda mod, i, o, k=k: hook(k, mod, i, o))
-                   for k, m in enumerate(modules)]  # fmt: skip
+        handles = [m.register_forward_hook(lambda mod, i, o, k=k: hook(k, mod, i, o)) for k, m in enumerate(modules)]
     try:
         with torch.no_grad():
             model(x)
@@ -189,8 +193,7 @@ class _DepthMode(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         leaves = tree_flatten((args, kwargs))[0]
-        depth = max((getattr(t, "_ablate_depth", 0) for t in leaves if isinstance(t, torch.Tensor)),
-                    default=0)
+        depth = max((getattr(t, "_ablate_depth", 0) for t in leaves if isinstance(t, torch.Tensor)), default=0)
         depth += getattr(func, "__name__", "") in self.WEIGHTED
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):

@@ -10,13 +10,14 @@ import torch
 def build_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
     if cfg["name"] == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"],
+            params,
+            lr=cfg["lr"],
+            momentum=cfg["momentum"],
+            nesterov=cfg["nesterov"],
             weight_decay=cfg["weight_decay"],
-        )  # fmt: skip
-    if cfg["name"] == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"]
         )
+    if cfg["name"] == "adamw":
+        return torch.optim.AdamW(params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"])
     raise ValueError(f"unknown optimiser {cfg['name']!r}; valid: sgd, adamw")
 
 
@@ -41,6 +42,4 @@ def lr_factor(step: int, sched: dict, base_lr: float, max_steps: int) -> float:
 
 
 def build_scheduler(optimizer, sched: dict, base_lr: float, max_steps: int):
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, sched, base_lr, max_steps)
-    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, sched, base_lr, max_steps))

@@ -1,5 +1,5 @@
-"""Measurements behind the claims that need more than a parameter count: each function builds
-what the claim talks about and measures it (units in the names and docstrings)."""
+"""Measurements behind the statements that need more than a parameter count: each function builds
+what the statement talks about and measures it (units in the names and docstrings)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ import statistics
 import torch
 import torch.nn as nn
 
-from ablate.claims.measure import (
-    NORM_TYPES, count_calls, count_params, gmacs, input_shapes, lab_input,
-    lab_model, output_shapes, params_by_kind, receptive_field, zoo_depth, zoo_gmacs,
+from ablate.census.measure import (
+    NORM_TYPES,
+    count_calls,
+    count_params,
+    gmacs,
+    input_shapes,
+    lab_input,
+    lab_model,
+    output_shapes,
+    params_by_kind,
+    receptive_field,
+    zoo_depth,
+    zoo_gmacs,
     zoo_params,
 )
 
@@ -22,8 +32,9 @@ HW = 32  # feature-map side for their compute (any side gives the same ratio wit
 def stack(kernel: int, n: int, channels: int = C) -> nn.Sequential:
     """n bias-free kernel x kernel convs, channels -> channels, 'same' padding (on meta)."""
     with torch.device("meta"):
-        return nn.Sequential(*[nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False)
-                               for _ in range(n)])
+        return nn.Sequential(
+            *[nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False) for _ in range(n)]
+        )
 
 
 def stack_params_per_c2(kernel: int, n: int) -> float:
@@ -97,7 +108,7 @@ def alexnet_conv1_side(side: int) -> int:
 
 def split_pct(name: str, key: str) -> float:
     """% of parameters or compute in conv or FC layers (keys of measure.conv_fc_split)."""
-    from ablate.claims.measure import conv_fc_split
+    from ablate.census.measure import conv_fc_split
 
     return 100 * conv_fc_split(name)[key]
 
@@ -135,8 +146,9 @@ def bottleneck_5x5() -> tuple[int, int, float]:
     """The seed's 1x1 table: naive 5x5 256->256 vs 1x1 (256->64) -> 5x5 (64->64) -> 1x1 (64->256)."""
     with torch.device("meta"):
         naive = nn.Conv2d(256, 256, 5, bias=False)
-        neck = nn.Sequential(nn.Conv2d(256, 64, 1, bias=False), nn.Conv2d(64, 64, 5, bias=False),
-                             nn.Conv2d(64, 256, 1, bias=False))
+        neck = nn.Sequential(
+            nn.Conv2d(256, 64, 1, bias=False), nn.Conv2d(64, 64, 5, bias=False), nn.Conv2d(64, 256, 1, bias=False)
+        )
     a, b = count_params(naive), count_params(neck)
     return a, b, a / b
 
@@ -152,8 +164,10 @@ def resnet_block_256() -> tuple[float, dict]:
         basic = BasicBlock(256, 256, 1, "B", "relu", "batch")
     pn, pb = params_by_kind(neck), params_by_kind(basic)
     return pb["conv"] / pn["conv"], {
-        "neck": pn["conv"], "basic": pb["conv"],
-        "neck_bn": count_params(neck), "basic_bn": count_params(basic),
+        "neck": pn["conv"],
+        "basic": pb["conv"],
+        "neck_bn": count_params(neck),
+        "basic_bn": count_params(basic),
     }
 
 
@@ -171,7 +185,7 @@ def resnet50_gflops() -> tuple[float, dict]:
 
 
 def ratio_of(a: float, b: float) -> tuple[float, dict]:
-    """a / b, with both numbers kept for the claim's record."""
+    """a / b, with both numbers kept for the statement's record."""
     return a / b, {"a": a, "b": b}
 
 
@@ -182,8 +196,9 @@ def ratio_params(a: str, b: str) -> tuple[float, dict]:
 
 def resnet152_vs_34() -> tuple[float, dict]:
     r, ex = ratio_params("resnet152", "resnet34")
-    ex.update(g152=zoo_gmacs("resnet152_v1"), g34=zoo_gmacs("resnet34"),
-              gvgg16=zoo_gmacs("vgg16"), gvgg19=zoo_gmacs("vgg19"))
+    ex.update(
+        g152=zoo_gmacs("resnet152_v1"), g34=zoo_gmacs("resnet34"), gvgg16=zoo_gmacs("vgg16"), gvgg19=zoo_gmacs("vgg19")
+    )
     return r, ex
 
 
@@ -210,8 +225,7 @@ def mobilenet_network_saving() -> tuple[float, dict]:
     x = lab_input("mobilenet_v1")
     std, sep = lab_model("mobilenet_v1", conv="standard"), lab_model("mobilenet_v1")
     g_std, g_sep = gmacs(std, x), gmacs(sep, x)
-    return g_std / g_sep, {"g_std": g_std, "g_sep": g_sep, "p_std": count_params(std),
-                           "p_sep": count_params(sep)}
+    return g_std / g_sep, {"g_std": g_std, "g_sep": g_sep, "p_std": count_params(std), "p_sep": count_params(sep)}
 
 
 def efficientnet_doubling() -> tuple[float, dict]:
@@ -229,8 +243,9 @@ def efficientnet_per_phi() -> tuple[float, dict]:
 
 
 def convnext_dw_kernel() -> int:
-    convs = [m for m in lab_model("convnext_tiny").modules()
-             if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1]
+    convs = [
+        m for m in lab_model("convnext_tiny").modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1
+    ]
     return max(m.kernel_size[0] for m in convs)
 
 
@@ -251,7 +266,7 @@ def convnext_norm_act_ratio() -> tuple[float, dict]:
     return sum(n_cx) / sum(n_rn), {"cx": n_cx, "rn": n_rn}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def swin_t_gmacs() -> float:
     from torchvision.models import swin_t
 

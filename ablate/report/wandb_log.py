@@ -10,8 +10,21 @@ import pandas as pd
 
 from ablate import tracking
 
-VERDICT_COLUMNS = ("id", "outcome", "text", "metric", "estimate", "ci_low", "ci_high", "p", "p_adjusted",
-                   "effect_size", "seeds_needed", "scale", "reason")  # fmt: skip
+VERDICT_COLUMNS = (
+    "id",
+    "outcome",
+    "text",
+    "metric",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p",
+    "p_adjusted",
+    "effect_size",
+    "seeds_needed",
+    "scale",
+    "reason",
+)
 
 
 def verdict_frame(verdicts) -> pd.DataFrame:
@@ -31,16 +44,25 @@ def log_analysis(exp, analysis, paths: dict[str, Path], mode: str) -> str | None
 
     out = paths["report"].parent
     run = wandb.init(
-        project=tracking.PROJECT, group=exp.name, job_type="analysis", name=f"analysis-{exp.profile}",
-        id=tracking.wandb_run_id(exp.name, f"analysis-{exp.profile}"), resume="allow", dir=str(out),
-        tags=["analysis", f"profile={exp.profile}"], mode="offline" if mode == "offline" else "online",
+        project=tracking.PROJECT,
+        group=exp.name,
+        job_type="analysis",
+        name=f"analysis-{exp.profile}",
+        id=tracking.wandb_run_id(exp.name, f"analysis-{exp.profile}"),
+        resume="allow",
+        dir=str(out),
+        tags=["analysis", f"profile={exp.profile}"],
+        mode="offline" if mode == "offline" else "online",
         config={"experiment": exp.name, "profile": exp.profile, "cells": len(exp.cells)},
         settings=wandb.Settings(silent=True, console="off"),
-    )  # fmt: skip
+    )
     try:
         frame = analysis.table_csv.copy()
         frame.columns = [str(c) for c in frame.columns]
-        record = {"table": wandb.Table(dataframe=frame), "verdicts": wandb.Table(dataframe=verdict_frame(analysis.verdicts))}
+        record = {
+            "table": wandb.Table(dataframe=frame),
+            "verdicts": wandb.Table(dataframe=verdict_frame(analysis.verdicts)),
+        }
         for key, path in paths.items():
             if key.startswith("figure:"):
                 record[f"figures/{key.split(':', 1)[1]}"] = wandb.Image(str(path))

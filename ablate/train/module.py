@@ -7,7 +7,7 @@ the device too; at that read the run stops and is marked diverged instead of cra
 deep plain net that is a finding. Validation and test error are logged at every evaluation.
 `label_smoothing` (Szegedy et al. 2016; part of ConvNeXt's training recipe) smooths the training
 targets only; the logged training error is still against the true labels. `batch_transform`
-(ablate.recipe.BatchRecipe: Random Erasing, Mixup/CutMix) may make the targets soft (N, C); the
+(ablate.train.recipe.BatchRecipe: Random Erasing, Mixup/CutMix) may make the targets soft (N, C); the
 loss is then soft-target cross-entropy and the logged error is against the target's argmax.
 """
 
@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from ablate.optim import build_optimizer, build_scheduler
+from ablate.train.optim import build_optimizer, build_scheduler
 
 EVAL_SPLITS = ("val", "test")  # the order of the DataModule's val_dataloader list
 
@@ -63,8 +63,11 @@ class TrainWindow:
         if self.sums is None:
             return {"steps": 0}
         # Copies: the live sums keep changing in place after the checkpoint is taken.
-        return {"sums": self.sums.to("cpu", copy=True), "first_bad": self.first_bad.to("cpu", copy=True),
-                "steps": self.steps}  # fmt: skip
+        return {
+            "sums": self.sums.to("cpu", copy=True),
+            "first_bad": self.first_bad.to("cpu", copy=True),
+            "steps": self.steps,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
@@ -74,17 +77,24 @@ class TrainWindow:
 
 
 class Classifier(pl.LightningModule):
-    def __init__(self, model: nn.Module, num_classes: int, optim: dict, schedule: dict, max_steps: int,
-                 channels_last: bool = False, label_smoothing: float = 0.0,
-                 batch_transform=None, compile: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        optim: dict,
+        schedule: dict,
+        max_steps: int,
+        channels_last: bool = False,
+        label_smoothing: float = 0.0,
+        batch_transform=None,
+        compile: bool = False,
+    ):
         super().__init__()
-        self.batch_transform = batch_transform  # (x, y, step) -> (x, y), e.g. ablate.recipe.BatchRecipe
+        self.batch_transform = batch_transform  # (x, y, step) -> (x, y), e.g. ablate.train.recipe.BatchRecipe
         self.model = model
         self.optim_cfg, self.schedule_cfg, self.max_steps = optim, schedule, max_steps
         self.channels_last, self.label_smoothing = channels_last, label_smoothing
-        self.eval_acc = nn.ModuleList(
-            MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS
-        )
+        self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS)
         self.diverged_at: int | None = None
         self.train_window = TrainWindow()
         if channels_last:
@@ -104,8 +114,6 @@ class Classifier(pl.LightningModule):
             x, y = self.batch_transform(x, y, self.global_step)
         logits = self(x)
         if y.ndim == 2:  # soft targets (Mixup/CutMix, smoothing included)
-            from ablate.recipe import soft_target_loss
-
             loss, y = soft_target_loss(logits, y), y.argmax(1)
         else:
             loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
@@ -153,6 +161,13 @@ class Classifier(pl.LightningModule):
         self.diverged_at = checkpoint.get("diverged_at")
         if "train_window" in checkpoint:
             self.train_window.load_state_dict(checkpoint["train_window"])
+
+
+def soft_target_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft (N, C) targets (timm's SoftTargetCrossEntropy)."""
+    from timm.loss import SoftTargetCrossEntropy  # timm loads only when a recipe mixes targets
+
+    return SoftTargetCrossEntropy()(logits, target)
 
 
 @torch.no_grad()

@@ -26,6 +26,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from ablate.train.module import error_rate
+
 
 def recipe_seed(seed: int, step: int, rank: int) -> int:
     return ((seed * 1_000_003 + step) * 1024 + rank) % 2**32
@@ -64,10 +66,14 @@ class BatchRecipe:
             from timm.data.mixup import Mixup
 
             self.mixup = Mixup(
-                mixup_alpha=train_cfg["mixup"], cutmix_alpha=train_cfg["cutmix"],
-                prob=train_cfg["mixup_prob"], switch_prob=train_cfg["mixup_switch_prob"],
-                mode="batch", label_smoothing=train_cfg["label_smoothing"], num_classes=num_classes,
-            )  # fmt: skip
+                mixup_alpha=train_cfg["mixup"],
+                cutmix_alpha=train_cfg["cutmix"],
+                prob=train_cfg["mixup_prob"],
+                switch_prob=train_cfg["mixup_switch_prob"],
+                mode="batch",
+                label_smoothing=train_cfg["label_smoothing"],
+                num_classes=num_classes,
+            )
 
     @property
     def enabled(self) -> bool:
@@ -96,13 +102,6 @@ class BatchRecipe:
         return x, y
 
 
-def soft_target_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against soft (N, C) targets (timm's SoftTargetCrossEntropy)."""
-    from timm.loss import SoftTargetCrossEntropy
-
-    return SoftTargetCrossEntropy()(logits, target)
-
-
 class WeightEma(pl.Callback):
     """The EMA of the network's weights, updated after every optimiser step; part of the
     checkpoint, so a resumed run continues the same average. Place it before the checkpoint
@@ -129,8 +128,6 @@ class WeightEma(pl.Callback):
     def on_validation_epoch_end(self, trainer, pl_module):
         if self.ema is None or trainer.sanity_checking or not self.every_eval:
             return
-        from ablate.module import error_rate
-
         err = error_rate(self.ema.module, trainer.datamodule.eval_batches("val", pl_module.device))
         pl_module.log("val_ema/error", err, sync_dist=False)
 

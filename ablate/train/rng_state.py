@@ -21,8 +21,11 @@ class GlobalRngState(pl.Callback):
     def state_dict(self) -> dict:
         # Plain tensors, ints and tuples only: checkpoints are loaded with weights_only=True.
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                 "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))}
+        state = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+        }
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state

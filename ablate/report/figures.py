@@ -34,14 +34,26 @@ def learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, arms: list[str]) -
         train = running_train_error(runs, curves)
         evals = curves[curves.metric.isin(["test/error", "val/error"])]
         palette = dict(zip(arms, sns.color_palette("tab10" if len(arms) <= 10 else "husl", len(arms))))
-        panels = ((axes[0], train, "training error (trailing-epoch mean of mini-batches)"),
-                  (axes[1], evals, "evaluation error (solid: test, dashed: validation)"))  # fmt: skip
+        panels = (
+            (axes[0], train, "training error (trailing-epoch mean of mini-batches)"),
+            (axes[1], evals, "evaluation error (solid: test, dashed: validation)"),
+        )
         for ax, data, title in panels:
             if not data.empty:
                 data = data.assign(**{"error %": 100 * data.value})
                 kwargs = {"style": "metric", "dashes": {"test/error": "", "val/error": (4, 2)}} if data is evals else {}
-                sns.lineplot(data=data, x="step", y="error %", hue="arm", hue_order=[a for a in arms if a in set(data.arm)],
-                             palette=palette, errorbar="sd", ax=ax, legend=ax is axes[1], **kwargs)  # fmt: skip
+                sns.lineplot(
+                    data=data,
+                    x="step",
+                    y="error %",
+                    hue="arm",
+                    hue_order=[a for a in arms if a in set(data.arm)],
+                    palette=palette,
+                    errorbar="sd",
+                    ax=ax,
+                    legend=ax is axes[1],
+                    **kwargs,
+                )
             ax.set(title=title, xlabel="optimiser steps", ylabel="error (%)")
             ax.title.set_fontsize(10)
         if axes[1].get_legend() is not None:

@@ -49,8 +49,7 @@ def load_runs(exp, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[s
             continue
         flat = flatten(cell.config)
         cfg = {f"cfg.{k}": v for k, v in flat.items() if not isinstance(v, list)}
-        rows.append({**summary, **cfg, "arm": cell.arm, "seed": cell.seed, "run_id": cell.run_id,
-                     "_flat_config": flat})  # fmt: skip
+        rows.append({**summary, **cfg, "arm": cell.arm, "seed": cell.seed, "run_id": cell.run_id, "_flat_config": flat})
         curve = _curve(folder)
         if curve is None:
             skipped.append((cell.run_id, "no metrics.csv curve (its final numbers are used; curves are not)"))

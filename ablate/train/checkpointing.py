@@ -41,14 +41,16 @@ def usable_checkpoint(candidates: list[Path], set_aside: bool = True) -> tuple[P
             step = int(ckpt["global_step"])
             if "state_dict" not in ckpt or "optimizer_states" not in ckpt:
                 raise KeyError("state_dict/optimizer_states")
-        except Exception as e:  # noqa: BLE001 - truncated zip, pickle error, missing keys: all unusable
+        except Exception as e:
             aside = path.with_name(path.name + ".corrupt")
             if not set_aside:  # another DDP rank: rank 0 moves it; this one only skips it
                 continue
             with contextlib.suppress(FileNotFoundError):
                 os.replace(path, aside)
-            message = f"checkpoint {path} is unusable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); " \
-                      f"moved to {aside.name}, resuming from the previous one or from the start"
+            message = (
+                f"checkpoint {path} is unusable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                f"moved to {aside.name}, resuming from the previous one or from the start"
+            )
             print(f"[ablate] warning: {message}", file=sys.stderr, flush=True)
             continue
         return path, step

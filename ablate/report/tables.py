@@ -58,8 +58,16 @@ def arm_table(columns: dict[str, tuple[Metric, pd.DataFrame]], arms: list[str]) 
             f = frame[frame.arm == arm]
             mean, sd, low, high = mean_ci(f.value)
             cens = int(f.censored.sum())
-            row.update({"n": len(f), f"{name} mean": mean, f"{name} sd": sd, f"{name} ci_low": low,
-                        f"{name} ci_high": high, f"{name} censored": cens})  # fmt: skip
+            row.update(
+                {
+                    "n": len(f),
+                    f"{name} mean": mean,
+                    f"{name} sd": sd,
+                    f"{name} ci_low": low,
+                    f"{name} ci_high": high,
+                    f"{name} censored": cens,
+                }
+            )
             md["n"] = len(f)
             md[metric.label + (f" {metric.unit.strip()}" if metric.unit else "")] = fmt(mean, low, high, metric, cens)
         csv_rows.append(row)

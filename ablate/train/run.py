@@ -1,0 +1,193 @@
+"""run_cell(cell) -> summary: the one function that trains a cell of a grid.
+
+The command line, the local executor and SLURM array tasks are thin wrappers around it. A cell
+whose summary.json exists is done and is not run again; a cell with a checkpoint resumes from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+from ablate import results, tracking
+from ablate.experiment import Cell, Experiment
+from ablate.train import provenance
+from ablate.train.builders import build_callbacks, build_data_and_network, build_module, build_trainer, quiet_lightning
+from ablate.train.checkpointing import usable_checkpoint
+from ablate.train.module import error_rate
+from ablate.train.threads import set_torch_threads
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what: none of this enters the config hash."""
+
+    results_root: Path
+    data_dir: str | None = None
+    wandb: str = "auto"  # auto | online | offline | off
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    progress: bool = True
+    threads: int | None = None  # torch intra-op threads; None: the CPUs allocated (ablate.train.threads)
+
+
+class IncompleteRun(RuntimeError):
+    """Training returned before max_steps without diverging: nothing to count as a result."""
+
+
+class CellBusy(RuntimeError):
+    """Another process (a local worker, a SLURM task) is running this cell right now."""
+
+
+def launched_rank() -> int:
+    """This process's DDP rank as its launcher set it, before any Trainer exists: Lightning's
+    launcher re-runs the command for local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts
+    every task with SLURM_PROCID; torchrun sets RANK. 0 for a single process."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            if var == "SLURM_PROCID" and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+                continue
+            return int(value)
+    return 0
+
+
+def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()) -> dict:
+    """Train one cell to completion (or resume it) and return its summary. `callbacks`: extra
+    Lightning callbacks, e.g. an Optuna pruning callback.
+
+    Under DDP only rank 0 takes the run lock and writes; the other ranks (started by Lightning's
+    launcher or srun with the same command) join its training without the lock."""
+    out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
+    if results.is_complete(out):
+        return results.read_summary(out)
+    if launched_rank() > 0:
+        return _train(experiment, cell, opts, out, list(callbacks))
+    with results.run_lock(out) as acquired:
+        if not acquired:
+            raise CellBusy(f"{out} is locked by another process")
+        if results.is_complete(out):  # finished while we waited for the lock
+            return results.read_summary(out)
+        return _train(experiment, cell, opts, out, list(callbacks))
+
+
+def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, callbacks: list) -> dict:
+    """One attempt at a cell: record what it starts from, build, fit, summarise, write the result."""
+    quiet_lightning()
+    set_torch_threads(opts.threads)  # the CPUs SLURM / the affinity mask gave us, not the machine's
+    meta = {
+        "experiment": experiment.name,
+        "profile": experiment.profile,
+        "arm": cell.arm,
+        "seed": cell.seed,
+        "run_id": cell.run_id,
+        "index": cell.index,
+    }
+    writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
+    resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer)
+    pl.seed_everything(cell.seed, workers=True, verbose=False)
+    cfg, train = cell.config, cell.config["train"]
+    dm, net = build_data_and_network(cfg, cell.seed, opts.data_dir)
+    module = build_module(cfg, net, dm.num_classes, cell.seed)
+    recorder, ema, own_callbacks = build_callbacks(train, out)
+    logger = tracking.make_logger(
+        opts.wandb,
+        experiment=experiment.name,
+        arm=cell.arm,
+        seed=cell.seed,
+        profile=experiment.profile,
+        run_id=cell.run_id,
+        save_dir=out,
+        config={**meta, **cfg},
+    )
+    trainer = build_trainer(
+        train,
+        out,
+        [*own_callbacks, *callbacks],
+        logger=logger,
+        accelerator=opts.accelerator,
+        devices=opts.devices,
+        num_nodes=opts.num_nodes,
+        progress=opts.progress,
+    )
+    try:
+        # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
+        _check_finished(trainer, module, train["max_steps"], out)
+        summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step)
+        if ema is not None and module.diverged_at is None:  # the EMA's errors on the full splits, in eval mode
+            for split in ("train", "val", "test"):
+                summary[f"final_{split}_error_ema"] = error_rate(ema.ema.module, dm.eval_batches(split, module.device))
+        if logger is not None and trainer.is_global_zero:  # other ranks hold a dummy W&B run
+            logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+            summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
+            summary["wandb_mode"] = tracking.resolve_mode(opts.wandb)
+    finally:
+        tracking.finish(logger)
+    if trainer.is_global_zero:
+        recorder.write()
+        results.write_json(out / results.SUMMARY, summary)  # last: marks the run complete
+        for hpc in out.glob("hpc_ckpt_*.ckpt"):  # pre-emption checkpoints: superseded by the result
+            hpc.unlink()
+    return summary
+
+
+def _start_attempt(out: Path, meta: dict, cfg: dict, writer: bool) -> tuple[Path | None, int]:
+    """(checkpoint to resume from or None, its step). The writer (rank 0) records the config and
+    the attempt's provenance, with the checkpoints an earlier attempt left (newest first) and the
+    one chosen: the newest that loads; a truncated or corrupt one is set aside with a warning."""
+    if writer:
+        results.write_json(out / results.CONFIG, {**meta, "config": cfg})
+    found = results.checkpoints_newest_first(out)
+    resume_from, step = usable_checkpoint(found, set_aside=writer)
+    if writer:
+        record = {
+            "resume_from": str(resume_from),
+            "resumed_from_step": step,
+            "checkpoints_found": [p.name for p in found],
+        }
+        results.write_json(out / results.PROVENANCE, {**provenance.collect(), **record})
+    return resume_from, step
+
+
+def _check_finished(trainer, module, max_steps: int, out: Path) -> None:
+    """A run that stopped short (zero optimiser steps: a batch larger than the split; an
+    interrupt Lightning swallowed) is a failure, never a result: summary.json is not written."""
+    if module.diverged_at is not None or trainer.global_step >= max_steps:
+        return
+    raise IncompleteRun(
+        f"{out.name}: training stopped after {trainer.global_step} of {max_steps} "
+        f"optimiser steps without diverging; no result written"
+    )
+
+
+def _summarize(trainer, module, dm, recorder, meta, resumed_from_step) -> dict:
+    """Final numbers: errors on the full train/val/test splits in eval mode, plus bookkeeping."""
+    device = module.device
+    model = module.model if not module.channels_last else module
+    diverged = module.diverged_at is not None
+    errors = {}
+    for split in ("train", "val", "test"):
+        errors[f"final_{split}_error"] = float("nan") if diverged else error_rate(model, dm.eval_batches(split, device))
+    train_records = [r for r in recorder.records if "train/error" in r]
+    last = train_records[-max(1, len(train_records) // 10) :]  # the last ~10% of the run
+    return {
+        **meta,
+        "status": "diverged" if diverged else "completed",
+        "diverged_at_step": module.diverged_at,
+        "steps": trainer.global_step,
+        **errors,
+        "final_train_error_running": (sum(r["train/error"] for r in last) / len(last) if last else float("nan")),
+        "params": sum(p.numel() for p in module.model.parameters()),
+        "wall_time_s": recorder.wall_time_s(),
+        "attempts": recorder.attempts,
+        "resumed_from_step": resumed_from_step,
+        "data_source": dm.source,
+        "data_sizes": dm.sizes,
+        "device": str(device),
+    }
