@@ -127,6 +127,23 @@ MODEL_RATES = ("dropout", "drop_rate", "drop_path", "stochastic_depth_prob")
 TUNABLE = ("optim.lr", "optim.weight_decay")
 
 
+# Keys added to DEFAULTS after run ids were first published (December 2026). A run id hashes the
+# resolved config; these keys enter it only when a run sets them away from their default, so a new
+# knob does not change the id of every run made before it existed. A key added later goes here.
+ADDED_KEYS: tuple[str, ...] = ()
+
+
+def without_added_defaults(cfg: dict) -> dict:
+    """A copy of a resolved config without the ADDED_KEYS that sit at their default."""
+    out = copy.deepcopy(cfg)
+    flat_defaults = flatten(DEFAULTS)
+    for key in ADDED_KEYS:
+        section, _, name = key.partition(".")
+        if isinstance(out.get(section), dict) and out[section].get(name, flat_defaults[key]) == flat_defaults[key]:
+            out[section].pop(name, None)
+    return out
+
+
 class ConfigError(ValueError):
     """A bad key or value; the message names the key and the valid choices."""
 

@@ -15,16 +15,22 @@ its control daemon runs (concurrent kernels), by the driver's time-slicing other
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
+
 from ablate import results
 from ablate.experiment import Cell, Experiment
+from ablate.grid_checks import meta_params
 from ablate.train.run import CellBusy, RunOptions, run_cell
 from ablate.train.threads import allocated_cpus
 
@@ -46,8 +52,6 @@ class GridOutcome:
 def resolve_jobs(jobs: int | str, n_cells: int, accelerator: str) -> int:
     if jobs != "auto":
         return max(1, int(jobs))
-    import torch
-
     if accelerator not in ("cpu",) and torch.cuda.is_available():
         return 1
     return max(1, min(allocated_cpus(), n_cells))
@@ -58,8 +62,6 @@ def visible_gpus() -> list[str]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [d for d in (x.strip() for x in env.split(",")) if d and d != "-1"]
-    import torch
-
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
@@ -78,8 +80,6 @@ def resolve_runs_per_gpu(value: int | str, n_gpus: int, n_cells: int) -> int:
         if k < 1:
             raise ValueError(f"runs per GPU must be >= 1 or 'auto', got {value!r}")
         return k
-    import torch
-
     per_gpu_cells = -(-n_cells // max(1, n_gpus))
     mem = min(
         (torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())),
@@ -95,7 +95,6 @@ def longest_first(cells: list[Cell]) -> list[Cell]:
     the quick degradation grid: the two 110-layer cells ran last, ~110 s of one idle core in 273 s).
     Cost ~ parameters x steps x batch size, the parameters counted on the meta device (the models
     the grid checks already built are not built again)."""
-    from ablate.grid_checks import meta_params
 
     def cost(cell: Cell) -> float:
         try:
@@ -112,14 +111,9 @@ def _init_worker(threads: int, slots=None) -> None:
     # Die with the parent (SIGKILL included), so an interrupted grid leaves no orphan training a
     # cell that the rerun is about to resume. Linux only; elsewhere orphans finish their cell.
     if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     if slots is not None:  # packing: this worker owns one GPU for its whole life
         os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()  # before anything initialises CUDA
-    import torch
-
     torch.set_num_threads(threads)
 
 
@@ -145,28 +139,16 @@ def run_grid(
 ) -> GridOutcome:
     """Run the pending cells. runs_per_gpu: pack K processes per GPU in `gpus` (default: the
     visible ones); `jobs` is then ignored."""
-    from tqdm.auto import tqdm
-
     cells = experiment.cells if cells is None else cells
     outcome = GridOutcome()
     todo = []
     for c in cells:
         done = results.is_complete(results.run_dir(opts.results_root, experiment.name, c.run_id))
         (outcome.skipped.append(c.run_id) if done else todo.append(c))
-    slots = None
-    if runs_per_gpu is not None:
-        gpus = visible_gpus() if gpus is None else list(gpus)
-        if not gpus:
-            raise ValueError("--runs-per-gpu: no GPU is visible (CUDA_VISIBLE_DEVICES, torch.cuda)")
-        k = resolve_runs_per_gpu(runs_per_gpu, len(gpus), len(cells))
-        slots = [g for g in gpus for _ in range(k)]
-        jobs = len(slots)
-        sharing = "CUDA MPS" if mps_running() else "time-slicing"
-        print(f"[ablate] packing {k} runs on each of GPU(s) {','.join(gpus)} ({sharing})", file=sys.stderr)
-    else:
-        # From the grid's size, not the number pending: a resumed grid then runs each cell with the
-        # same threads per process as an uninterrupted one, and CPU float sums come out bit-identical.
-        jobs = resolve_jobs(jobs, len(cells), opts.accelerator)
+    slots = _gpu_slots(runs_per_gpu, gpus, len(cells)) if runs_per_gpu is not None else None
+    # From the grid's size, not the number pending: a resumed grid then runs each cell with the
+    # same threads per process as an uninterrupted one, and CPU float sums come out bit-identical.
+    jobs = len(slots) if slots is not None else resolve_jobs(jobs, len(cells), opts.accelerator)
     bar = tqdm(
         total=len(todo),
         desc=f"{experiment.name}/{experiment.profile}",
@@ -192,18 +174,34 @@ def run_grid(
         for cell in todo:
             settle(cell, lambda cell=cell: _run_placed(experiment, cell, opts))
     else:
-        threads = max(1, allocated_cpus() // jobs)
-        # Per-run bars of parallel runs would interleave; each worker sets its own threads.
-        worker_opts = replace(opts, progress=False, threads=threads)
-        ctx = multiprocessing.get_context("spawn")
-        queue = None
-        if slots is not None:
-            queue = ctx.Queue()
-            for s in slots:
-                queue.put(s)
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue)) as pool:
-            futures = {pool.submit(_run_placed, experiment, c, worker_opts): c for c in longest_first(todo)}
-            for fut in as_completed(futures):
-                settle(futures[fut], fut.result)
+        _run_in_workers(experiment, opts, todo, jobs, slots, settle)
     bar.close()
     return outcome
+
+
+def _gpu_slots(runs_per_gpu: int | str, gpus: list[str] | None, n_cells: int) -> list[str]:
+    """One GPU id per worker process: K per visible GPU (`--runs-per-gpu K`)."""
+    gpus = visible_gpus() if gpus is None else list(gpus)
+    if not gpus:
+        raise ValueError("--runs-per-gpu: no GPU is visible (CUDA_VISIBLE_DEVICES, torch.cuda)")
+    k = resolve_runs_per_gpu(runs_per_gpu, len(gpus), n_cells)
+    sharing = "CUDA MPS" if mps_running() else "time-slicing"
+    print(f"[ablate] packing {k} runs on each of GPU(s) {','.join(gpus)} ({sharing})", file=sys.stderr)
+    return [g for g in gpus for _ in range(k)]
+
+
+def _run_in_workers(experiment, opts, todo: list[Cell], jobs: int, slots: list[str] | None, settle) -> None:
+    """`jobs` spawned worker processes, longest cells first; settle(cell, result getter) as each ends."""
+    threads = max(1, allocated_cpus() // jobs)
+    # Per-run bars of parallel runs would interleave; each worker sets its own threads.
+    worker_opts = replace(opts, progress=False, threads=threads)
+    ctx = multiprocessing.get_context("spawn")
+    queue = None
+    if slots is not None:
+        queue = ctx.Queue()
+        for s in slots:
+            queue.put(s)
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue)) as pool:
+        futures = {pool.submit(_run_placed, experiment, c, worker_opts): c for c in longest_first(todo)}
+        for fut in as_completed(futures):
+            settle(futures[fut], fut.result)

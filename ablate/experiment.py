@@ -192,7 +192,10 @@ def resolve(layers: list[tuple[str, dict]], path: Path) -> dict:
 
 
 def config_hash(cfg: dict) -> str:
-    canonical = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+    """The first 10 hex digits of the SHA-256 of the config as canonical JSON, without the keys
+    added to the defaults after run ids were first published (config.ADDED_KEYS) that sit at their
+    default: adding a knob never orphans the results made before it existed."""
+    canonical = json.dumps(C.without_added_defaults(cfg), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 

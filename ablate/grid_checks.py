@@ -16,12 +16,14 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+from ablate.data import check_available, sources
 from ablate.errors import ExperimentError, UserError
 
-# Channels and classes of each dataset, for the meta-device build (the real values come from the
-# DataModule at training time; constructor rules rarely depend on them, but a LeNet C3 table does).
-DATA_SHAPES: dict[str, tuple[int, int]] = {"digits": (1, 10), "mnist": (1, 10), "cifar10": (3, 10)}
-DEFAULT_SHAPE = (3, 10)
+# The meta-device build takes each dataset's channels and classes from ablate.data.sources.DATASETS
+# (the real values come from the DataModule at training time; constructor rules rarely depend on
+# them, but a LeNet C3 table does). An image-folder tree is sized by its scan: until then, RGB and
+# this many classes.
+FOLDER_SHAPE = (3, 10)  # (in_channels, num_classes)
 
 # The results root must have this much free space before a grid starts (bytes): a few checkpoints
 # and metric files of the small nets; a GPU-scale grid needs more, but a full disk is caught here.
@@ -39,7 +41,8 @@ def _model_kwargs(cfg: dict) -> dict:
 
 def model_inputs(cfg: dict) -> tuple[str, dict]:
     """(model name, constructor kwargs) of a cell's config, with its dataset's channels and classes."""
-    in_channels, num_classes = DATA_SHAPES.get(cfg["data"]["name"], DEFAULT_SHAPE)
+    info = sources.DATASETS.get(cfg["data"]["name"])
+    in_channels, num_classes = (info.channels, info.num_classes) if info else FOLDER_SHAPE
     return cfg["model"]["name"], {"num_classes": num_classes, "in_channels": in_channels, **_model_kwargs(cfg)}
 
 
@@ -79,7 +82,6 @@ def check_models(path: Path, cells) -> None:
 # ----------------------------------------------------------------------------- data
 @lru_cache(maxsize=16)
 def _train_split_size(name: str, data_dir: str | None) -> int:
-    from ablate.data import sources
 
     return len(sources.load(name, Path(data_dir) if data_dir else None).train_y)
 
@@ -92,12 +94,11 @@ def validation_count(n: int, val_size) -> int:
 def check_data(exp, data_dir: str | None = None) -> None:
     """Once the datasets' sizes are known: the validation split and the batch fit the data.
     Loads each dataset once (about a second); run after ablate.data.check_available."""
-    from ablate.data import sources
 
     seen = set()
     for cell in exp.cells:
         data = cell.config["data"]
-        if data["name"] not in sources.LOADERS:
+        if data["name"] not in sources.DATASETS:
             continue  # an image-folder tree: sized by its own scan (ablate.data.imagefolder)
         key = (data["name"], data["train_subset"], data["val_size"], data["batch_size"])
         if key in seen:
@@ -151,7 +152,6 @@ def check_results_root(root: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None
 
 def preflight(exp, results_root: Path, data_dir: str | None = None) -> None:
     """Everything checked before a grid's first cell trains, after the grid validated."""
-    from ablate.data import check_available
 
     for name, folder in sorted({(c.config["data"]["name"], c.config["data"].get("folder") or "") for c in exp.cells}):
         check_available(name, data_dir, folder)

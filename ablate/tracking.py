@@ -68,7 +68,7 @@ def make_logger(
     # The mode goes to wandb.init (through the logger's kwargs), not into os.environ, so it does not
     # stick for the cells after this one. `offline=True` is not used: Lightning's WandbLogger then
     # sets os.environ["WANDB_MODE"] itself (lightning/pytorch/loggers/wandb.py, `experiment`).
-    return WandbLogger(
+    logger = WandbLogger(
         project=PROJECT,
         group=experiment,
         job_type=arm,
@@ -81,6 +81,10 @@ def make_logger(
         settings=wandb.Settings(silent=True),
         config=config,
     )
+    # Lightning (2.6) always passes `anonymous` to wandb.init (None unless asked for), and wandb (0.31)
+    # warns "The anonymous setting has no effect" for any value: pass only what W&B still reads.
+    logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 def finish(logger) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from ablate.studies import (  # noqa: F401 (re-exported for the tune command and
     tune_dir,
     tuned_values,
 )
+from ablate.train.run import RunOptions, run_cell
 
 # Bookkeeping keys that do not change what a trial learns.
 NOT_IN_FINGERPRINT = ("train.log_every", "train.checkpoint_every")
@@ -177,18 +179,34 @@ def tune(
 ):
     """Add `trials` trials to the arm's study (created on first use); return the study. Each trial
     trains n_seeds seeds and scores their mean validation error."""
-    import optuna
-
-    from ablate.train.run import RunOptions, run_cell  # Lightning: imported when a study runs
 
     _quiet_optuna()
     root = Path(results_root) if results_root is not None else default_root(None)
     path, spec, profile, cli, keys = _arm_grid(experiment, profile, arm, overrides, seed, n_seeds)
-    seeds = cli["seeds"]
-    name = path.stem
     ranges = search_ranges(spec, keys, path)
-    kind = choose_storage(root, name, storage)
+    kind = choose_storage(root, path.stem, storage)
     first = expand(spec, profile, {**cli, **{k: ranges[k][0] for k in keys}}, path)[0].config
+    study = _open_study(root, path.stem, profile, arm, kind, first, keys, ranges, cli["seeds"])
+    opts = RunOptions(
+        tune_dir(root, path.stem) / profile / arm, data_dir, wandb="off", accelerator=accelerator, progress=False
+    )
+    objective = _objective(Experiment(path.stem, profile, path, spec, []), cli, keys, ranges, opts)
+    searching = ", ".join(f"{k} in [{lo:g}, {hi:g}] (log)" for k, (lo, hi) in ranges.items())
+    seeds = cli["seeds"]
+    echo(
+        f"[tune] study {study.study_name!r} ({kind}: {tune_dir(root, path.stem) / STORAGE_FILES[kind]}), "
+        f"{len(study.trials)} trials so far; searching {searching}; budget {_budget(first, seeds)}; objective: "
+        f"{OBJECTIVE}" + (f", mean over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "")
+    )
+    study.optimize(objective, n_trials=trials, callbacks=[_reporter(echo)], catch=(RuntimeError,))
+    return study
+
+
+def _open_study(root: Path, name: str, profile: str, arm: str, kind: str, first: dict, keys, ranges, seeds):
+    """The arm's study, created on first use with what it was run with; one with other settings
+    (budget, seeds, fixed keys) is refused."""
+    import optuna
+
     study = optuna.create_study(
         study_name=study_name(name, profile, arm),
         storage=open_storage(root, name, kind),
@@ -208,22 +226,27 @@ def tune(
             f"(budget {attrs.get('budget')}); delete it or tune with the same --set, --seed and --seeds options"
         )
     if "fingerprint" not in attrs:
-        for key, value in {
+        record = {
             "fingerprint": fingerprint,
             "keys": keys,
             "ranges": {k: list(v) for k, v in ranges.items()},
             "budget": _budget(first, seeds),
             "objective": OBJECTIVE,
             "split": "val",
-        }.items():
+        }
+        for key, value in record.items():
             study.set_user_attr(key, value)
-    trial_root = tune_dir(root, name) / profile / arm
-    opts = RunOptions(trial_root, data_dir, wandb="off", accelerator=accelerator, progress=False)
+    return study
+
+
+def _objective(base: Experiment, cli: dict, keys: list[str], ranges: dict, opts):
+    """trial -> mean final validation error over the trial's seeds (a diverged run: 1.0); the
+    first seed's curve is reported to the pruner."""
 
     def objective(trial) -> float:
         values = {k: trial.suggest_float(k, *ranges[k], log=True) for k in keys}
-        cells = expand(spec, profile, {**cli, **values}, path)
-        exp = Experiment(name=name, profile=profile, path=path, spec=spec, cells=cells)
+        cells = expand(base.spec, base.profile, {**cli, **values}, base.path)
+        exp = replace(base, cells=cells)
         trial.set_user_attr("run_id", cells[0].run_id)
         errors, diverged = [], []
         for i, cell in enumerate(cells):
@@ -237,6 +260,13 @@ def tune(
             trial.set_user_attr("seed_val_errors", errors)
         return sum(errors) / len(errors)
 
+    return objective
+
+
+def _reporter(echo):
+    """An Optuna callback that prints one line per finished trial."""
+    import optuna
+
     def report(study, trial) -> None:
         values = ", ".join(f"{k}={v:.3g}" for k, v in trial.params.items())
         if trial.state == optuna.trial.TrialState.COMPLETE:
@@ -247,20 +277,12 @@ def tune(
                 + (" (diverged)" if trial.user_attrs.get("diverged") else "")
             )
         else:
-            outcome = trial.state.name.lower() + (
-                f" at step {trial.user_attrs['pruned_at_step']}" if "pruned_at_step" in trial.user_attrs else ""
-            )
+            pruned = trial.user_attrs.get("pruned_at_step")
+            outcome = trial.state.name.lower() + (f" at step {pruned}" if pruned is not None else "")
         best = study.best_trial if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else None
         echo(
             f"[tune] trial {trial.number}: {values} -> {outcome}"
             + (f"; best so far {100 * best.value:.2f}% (trial {best.number})" if best else "")
         )
 
-    echo(
-        f"[tune] study {study.study_name!r} ({kind}: {tune_dir(root, name) / STORAGE_FILES[kind]}), "
-        f"{len(study.trials)} trials so far; searching {', '.join(f'{k} in [{lo:g}, {hi:g}] (log)' for k, (lo, hi) in ranges.items())}; "
-        f"budget {_budget(first, seeds)}; objective: {OBJECTIVE}"
-        + (f", mean over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "")
-    )
-    study.optimize(objective, n_trials=trials, callbacks=[report], catch=(RuntimeError,))
-    return study
+    return report

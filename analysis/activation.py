@@ -12,6 +12,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ablate.report.figures import running_train_error
+from ablate.studies import describe_tuned
 from ablate.verdicts.metrics import steps_per_epoch
 
 __all__ = ["TITLE", "figures", "notes"]  # the hooks (ablate.hooks)
@@ -49,7 +50,6 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> dict[str, F
 
 
 def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
-    from ablate.studies import describe_tuned
 
     lrs = runs.groupby("arm", sort=False)["cfg.optim.lr"].first()
     out = [

@@ -12,6 +12,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ablate.studies import describe_tuned
+
 __all__ = ["TITLE", "derive", "figures", "notes"]  # the hooks (ablate.hooks)
 
 TITLE = "BatchNorm: faster training and higher learning rates (Ioffe & Szegedy 2015)"
@@ -51,7 +53,6 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> dict[str, F
 
 
 def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
-    from ablate.studies import describe_tuned
 
     out = [
         "Conv nets: lr factor = the arm's learning rate over the smallest conv one (the base); the paper's "

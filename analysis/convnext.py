@@ -19,7 +19,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ablate.census.measure import count_params, gmacs, lab_model, run_with_hooks
+from ablate.models.convnext_roadmap import ROADMAP_CHANGES, STEPS
+from ablate.models.layers import ChannelLayerNorm
 from ablate.report.tables import fmt, markdown_table, mean_ci
+from ablate.studies import describe_tuned
 from ablate.verdicts.evaluate import exact_check
 from ablate.verdicts.metrics import RUN_METRICS
 
@@ -56,8 +60,6 @@ def roadmap_compute(step: str) -> tuple[float, int]:
     """(10^9 multiply-adds at 224x224, parameters) of a step's full-size ImageNet network."""
     import torch
 
-    from ablate.census.measure import count_params, gmacs, lab_model
-
     model = lab_model("convnext_roadmap", step=step)
     return gmacs(model, torch.empty(1, 3, 224, 224, device="meta")), count_params(model)
 
@@ -68,9 +70,6 @@ def norm_gflops(step: str) -> float:
     count: 5 FLOPs per element of an affine LayerNorm, 2 of a BatchNorm in eval mode (10^9)."""
     import torch
     import torch.nn as nn
-
-    from ablate.census.measure import lab_model, run_with_hooks
-    from ablate.models.layers import ChannelLayerNorm
 
     model, total = lab_model("convnext_roadmap", step=step), [0]
     per_element = {nn.LayerNorm: 5, ChannelLayerNorm: 5, nn.BatchNorm2d: 2}
@@ -85,7 +84,6 @@ def norm_gflops(step: str) -> float:
 
 def parent_arm(arm: str) -> str | None:
     """The arm whose network (or recipe) this arm's step modifies."""
-    from ablate.models.convnext_roadmap import ROADMAP_CHANGES
 
     if arm == "resnet50":
         return RECIPE_ARM
@@ -159,7 +157,6 @@ def table_md(t: pd.DataFrame) -> str:
 
 def compute_verdict(pub: dict):
     """Every step's multiply-adds at 224x224 against Table 10's GFLOPs column."""
-    from ablate.models.convnext_roadmap import STEPS
 
     published = pub.get("gflops") or {}
     off = []
@@ -280,7 +277,6 @@ def roadmap_gap_note(runs: pd.DataFrame) -> list[str]:
 
 
 def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
-    from ablate.studies import describe_tuned
 
     pub = spec.get("published") or {}
     datasets = ", ".join(sorted(set(runs["cfg.data.name"])))

@@ -15,13 +15,18 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ablate.census.measure import macs
+from ablate.data.sources import DATASETS
+from ablate.models import build_model
+from ablate.models.small_convnets import receptive_field
+from ablate.studies import describe_tuned
 from ablate.verdicts.metrics import Metric
 
 __all__ = ["TITLE", "METRICS", "derive", "figures", "notes"]  # the hooks (ablate.hooks)
 
 CHANCE_ERROR = 0.85  # a 10-class run at or above this training error did not train (chance: 90%)
 TITLE = "Kernels: stacked 3x3 vs one 5x5 / 7x7 (Simonyan & Zisserman 2014, §2.3)"
-INPUT_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+FOLDER_INPUT = (3, 32, 32), 10  # an image-folder run: its (C, H, W) and classes are not in DATASETS
 METRICS = {
     m.name: m
     for m in (
@@ -38,14 +43,9 @@ def structure(cfg_model: dict, dataset: str) -> dict:
     import torch
     import torch.nn as nn
 
-    from ablate.census.measure import macs
-    from ablate.models import build_model
-    from ablate.models.small_convnets import receptive_field
-
-    shape = INPUT_SHAPES.get(dataset, (3, 32, 32))
-    model = build_model(
-        cfg_model["name"], in_channels=shape[0], num_classes=10, **{k: v for k, v in cfg_model.items() if k != "name"}
-    )
+    shape, classes = (DATASETS[dataset].shape, DATASETS[dataset].num_classes) if dataset in DATASETS else FOLDER_INPUT
+    knobs = {k: v for k, v in cfg_model.items() if k != "name"}
+    model = build_model(cfg_model["name"], in_channels=shape[0], num_classes=classes, **knobs)
     k, depth = cfg_model.get("unit_kernel", 3), cfg_model.get("unit_depth", 2)
     unit_convs = [
         m
@@ -110,7 +110,6 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, spec: dict) -> dict[str, F
 
 
 def notes(runs: pd.DataFrame, spec: dict) -> list[str]:
-    from ablate.studies import describe_tuned
 
     lrs = runs.groupby("arm", sort=False)["cfg.optim.lr"].first()
     out = [

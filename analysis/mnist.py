@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ablate.models.registry import build_model
+from ablate.models.small_convnets import receptive_field
 from ablate.report.tables import fmt, markdown_table, mean_ci
 from ablate.verdicts.metrics import RUN_METRICS
 
@@ -75,9 +77,6 @@ def _receptive_field_note(runs: pd.DataFrame) -> list[str]:
     if "simple_resnet" not in set(runs["cfg.model.name"]):
         return []
     import torch.nn as nn
-
-    from ablate.models.registry import build_model
-    from ablate.models.small_convnets import receptive_field
 
     net = build_model("simple_resnet")
     rf = receptive_field(nn.Sequential(net.stem, net.blocks))

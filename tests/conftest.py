@@ -1,4 +1,7 @@
-"""Shared fixtures. Tests never download: data comes from ../shared/data or ships with sklearn."""
+"""Shared fixtures. Tests never download: data comes from ../shared/data or ships with sklearn.
+
+`pytest -m "not slow"` is the fast loop (a few minutes, nothing trained); `pytest` runs everything.
+What `slow` means is in pyproject.toml's [tool.pytest.ini_options]."""
 
 from __future__ import annotations
 

@@ -147,6 +147,7 @@ def test_bad_step_in_an_override_is_one_line_before_training(tmp_path):
     assert not any(tmp_path.rglob("summary.json"))
 
 
+@pytest.mark.slow
 def test_tiny_grid_end_to_end(tmp_path, shared_data):
     tiny = [
         "train.max_steps=6",

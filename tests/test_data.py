@@ -103,3 +103,12 @@ def test_datamodule_normalises_with_train_statistics():
     x, _ = next(iter(dm.eval_batches("train")))
     assert abs(x.mean().item()) < 0.05 and abs(x.std().item() - 1) < 0.05
     assert t["mean"].shape == (1, 1, 1, 1)
+
+
+def test_the_dataset_table_matches_what_the_loaders_read(shared_data):
+    from ablate.data.sources import DATASETS, load
+
+    for name, info in DATASETS.items():
+        data = load(name, shared_data if info.needs_data_dir else None)
+        assert data.train_x.shape[1:] == info.shape and len(data.classes) == info.num_classes, name
+        assert data.test_x.shape[1:] == info.shape, name

@@ -29,6 +29,9 @@ from ablate import results
 from tests.folder_tree import make_tree
 from tests.helpers import REPO, run_cli
 
+# Every test here trains: DDP processes, an image-folder cell, a SLURM job.
+pytestmark = pytest.mark.slow
+
 GRID = {
     "description": "two-process DDP check",
     "base": {
@@ -97,7 +100,6 @@ def _eval_curve(run_dir: Path) -> pd.DataFrame:
     return m.dropna(subset=["val/error"])[["step", "val/error", "test/error"]].reset_index(drop=True)
 
 
-@pytest.mark.slow
 def test_two_process_ddp_cell_agrees_with_one_process_and_resumes(tmp_path):
     grid = tmp_path / "ddpgrid.yaml"
     grid.write_text(yaml.safe_dump(GRID, sort_keys=False))
@@ -155,7 +157,6 @@ FOLDER_SET = [
 ]
 
 
-@pytest.mark.slow
 def test_imagenette_profile_trains_from_a_folder_tree_with_the_recipe_and_resumes(tmp_path):
     """`run convnext --profile imagenette` on a tiny tree: RandAugment, Mixup, CutMix, label
     smoothing, Random Erasing, drop path, layer scale on (and the EMA, off in the profile, switched
@@ -220,7 +221,6 @@ except ImportError:  # pragma: no cover
     import slurm_helpers as H  # type: ignore[no-redef]
 
 
-@pytest.mark.slow
 @pytest.mark.slurm
 @pytest.mark.skipif(H.missing_slurm() is not None, reason=H.missing_slurm() or "")
 def test_two_task_slurm_job_runs_the_ddp_cell(tmp_path):

@@ -42,7 +42,18 @@ def test_run_id_changes_with_any_setting(tmp_path):
     base = load_experiment(str(path)).cells[0]
     changed = load_experiment(str(path), overrides=["optim.lr=0.05"]).cells[0]
     assert changed.run_id != base.run_id and changed.run_id.startswith("plain-s0-")
-    assert make_run_id("plain", 0, {"x": 1}) == make_run_id("plain", 0, {"x": 1})
+    # A setting of every section, a nested list and a value of another type: each its own run id.
+    settings = [
+        "model.width=8",
+        "data.batch_size=64",
+        "optim.momentum=0.8",
+        "schedule.milestones=[3]",
+        "train.max_steps=6",
+        "optim.nesterov=true",
+    ]
+    ids = [load_experiment(str(path), overrides=[s]).cells[0].run_id for s in settings]
+    assert len({base.run_id, changed.run_id, *ids}) == len(settings) + 2, ids
+    assert make_run_id("plain", 0, {"x": {"y": 1}}) != make_run_id("plain", 0, {"x": {"y": 2}})
 
 
 def test_precedence_base_profile_arm_cli(tmp_path):
@@ -133,3 +144,16 @@ def test_cli_help_lists_commands():
     assert res.returncode == 0
     for cmd in ("list", "run", "analyze"):
         assert cmd in res.stdout
+
+
+def test_a_key_added_to_the_defaults_later_keeps_every_run_id_until_a_run_sets_it(monkeypatch):
+    from ablate import config as C
+
+    before = [c.run_id for c in load_experiment("degradation").cells]
+    monkeypatch.setitem(C.DEFAULTS, "train", {**C.DEFAULTS["train"], "new_knob": False})
+    monkeypatch.setattr(C, "ADDED_KEYS", ("train.new_knob",))
+    assert [c.run_id for c in load_experiment("degradation").cells] == before
+    changed = [c.run_id for c in load_experiment("degradation", overrides=["train.new_knob=true"]).cells]
+    assert all(a != b for a, b in zip(changed, before))
+    monkeypatch.setattr(C, "ADDED_KEYS", ())  # without the rule, the new key would change every id
+    assert all(a != b for a, b in zip((c.run_id for c in load_experiment("degradation").cells), before))

@@ -15,6 +15,9 @@ import pytest
 
 from tests.helpers import REPO
 
+# Every test here builds a wheel (and one installs it into a fresh environment).
+pytestmark = pytest.mark.slow
+
 SHIPPED = {"activation", "batchnorm", "convnext", "degradation", "kernels", "mnist"}
 
 
@@ -36,7 +39,7 @@ def wheel(tmp_path_factory) -> Path:
         capture_output=True,
         cwd=out,
     )
-    return next(out.glob("ablate-*.whl"))
+    return next(out.glob("ablate_cnn-*.whl"))
 
 
 def test_wheel_carries_experiments_and_analyses_inside_the_package(wheel):
@@ -46,7 +49,6 @@ def test_wheel_carries_experiments_and_analyses_inside_the_package(wheel):
     assert not [n for n in names if n.startswith(("analysis/", "experiments/"))]
 
 
-@pytest.mark.slow
 def test_installed_wheel_lists_and_loads_the_experiments_from_anywhere(wheel, tmp_path):
     env = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)

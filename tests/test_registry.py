@@ -94,3 +94,51 @@ def test_string_knobs_are_checked_against_their_choices_before_training():
     assert builder_choices("bn_mlp")["norm"] == ("batch", "none")
     with pytest.raises(ExperimentError, match=r"kernels.yaml: .*key 'model.activation': 'relu7' is not one of relu"):
         load_experiment("kernels", "quick", overrides=["model.activation=relu7"])
+
+
+def test_variants_fix_arguments_of_one_class():
+    """A variant's knobs are its class's keyword arguments minus those it fixes (timm's model_args);
+    the rest keep the class's defaults unless the variant changes one (vgg*_bn's norm)."""
+    import inspect
+
+    from ablate.models.registry import Variant, get_builder
+
+    for name in list_models():
+        builder = get_builder(name)
+        if isinstance(builder, Variant):
+            own = inspect.signature(builder.target).parameters
+            assert set(builder_params(name)) == set(own) - set(builder.fixed), name
+    assert "depth" not in builder_params("vgg16_bn") and "depth" in builder_params("cifar_resnet")
+    assert builder_params("vgg16_bn")["norm"] == "batch" and builder_params("vgg16")["norm"] == "none"
+    assert get_builder("resnet50").target is get_builder("resnet50_v1").target
+
+
+def test_model_classes_take_knobs_by_keyword_only():
+    import inspect
+
+    from ablate.models.registry import Variant, get_builder
+
+    for name in list_models():
+        builder = get_builder(name)
+        target = builder.target if isinstance(builder, Variant) else builder
+        if isinstance(target, type):
+            kinds = {p.kind for p in inspect.signature(target).parameters.values()}
+            assert kinds == {inspect.Parameter.KEYWORD_ONLY}, name
+
+
+def test_register_variant_rejects_an_argument_the_class_lacks():
+    from ablate.models.cifar_resnet import CifarResNet
+    from ablate.models.registry import register_variant
+
+    with pytest.raises(TypeError, match="no argument.*depthh"):
+        register_variant("cifar_resnet_typo", CifarResNet, "He et al. 2015.", fixed={"depthh": 20})
+    assert "cifar_resnet_typo" not in list_models()
+
+
+def test_literal_choices_come_from_the_class_and_skip_fixed_knobs():
+    from ablate.models import builder_choices
+
+    assert builder_choices("cifar_resnet")["shortcut"] == ("A", "B", "none")
+    assert "shortcut" not in builder_choices("cifar_resnet20")  # fixed by the variant
+    assert builder_choices("simple_resnet")["norms_per_block"] == (1, 2)
+    assert builder_choices("lenet5")["pool"] == ("lecun", "avg", "max")

@@ -94,6 +94,7 @@ def _table(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_grid_then_rerun_matches_uninterrupted(grid_file, tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     assert (
@@ -130,6 +131,7 @@ def test_sigkill_mid_grid_then_rerun_matches_uninterrupted(grid_file, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_divergence_is_recorded_with_its_curve(tmp_path):
     res = run_cli(
         "run",

@@ -339,6 +339,7 @@ def _cells_of(submission_line: str) -> str:
 
 @pytest.mark.slurm
 @needs_slurm
+@pytest.mark.slow
 def test_split_grid_scancel_resubmit_completes(slurm_env, tmp_path):
     """12 cells, --array-parallelism 2, MaxArraySize 5: 3 arrays. Two pending tasks are cancelled
     and the grid resubmitted at once: only those two cells go out again. Everything completes, in
@@ -415,6 +416,7 @@ def test_split_grid_scancel_resubmit_completes(slurm_env, tmp_path):
 
 @pytest.mark.slurm
 @needs_slurm
+@pytest.mark.slow
 def test_requeue_resumes_from_checkpoint_into_same_run(slurm_env, tmp_path):
     """Cell 0 gets USR1 (what --signal=USR1@N sends): Lightning saves an hpc checkpoint and requeues
     the array task. Cell 1 is requeued with `scontrol requeue`: it resumes from its periodic

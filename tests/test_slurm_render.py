@@ -73,9 +73,19 @@ def test_golden_ddp_two_nodes_with_offset():
     check_golden("slurm_ddp.sbatch", render.render_sbatch(s, ArrayChunk(1000, (0, 1, 7)), total_cells=1010))
 
 
-def test_rendering_is_pure():
+def test_rendering_is_pure(monkeypatch, tmp_path):
+    """Same input, same text: the script depends on its arguments only (not on the working directory
+    or the environment it is rendered in), changes none of them and writes nothing."""
+    run_ids = {3: "plain-20-s0-0123456789", 5: "plain-20-s1-0123456789"}
     s, ch = settings(), ArrayChunk(3, (0, 2))
-    assert render.render_sbatch(s, ch) == render.render_sbatch(s, ch)
+    first = render.render_sbatch(s, ch, total_cells=6, run_ids=run_ids)
+    monkeypatch.chdir(tmp_path)
+    for var in ("USER", "HOME", "PATH", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID", "ABLATE_RESULTS_DIR"):
+        monkeypatch.setenv(var, "/elsewhere")
+    again = render.render_sbatch(settings(), ArrayChunk(3, (0, 2)), total_cells=6, run_ids=dict(run_ids))
+    assert again == first
+    assert (s, ch, run_ids) == (settings(), ArrayChunk(3, (0, 2)), {3: run_ids[3], 5: run_ids[5]})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_ddp_launch_matches_lightning_requirements():

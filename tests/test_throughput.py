@@ -91,6 +91,7 @@ def _count_training_syncs(tmp_path, monkeypatch, max_steps, log_every) -> tuple[
     return counter.count, summary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_steps,log_every", [(25, 10)])
 def test_training_steps_sync_once_per_log_window(tmp_path, monkeypatch, max_steps, log_every):
     # Before the TrainWindow this counted 89 (self.log on_step, isfinite in Python, ...).
@@ -119,6 +120,7 @@ def test_window_records_means_and_first_nonfinite_step():
     assert resumed.read() == ({"train/loss": 3.0, "train/error": 0.5}, None)
 
 
+@pytest.mark.slow
 def test_divergence_stops_at_the_window_and_keeps_the_curve(tmp_path):
     from ablate import results
     from ablate.train.run import RunOptions, run_cell
@@ -284,6 +286,7 @@ def test_a_slurm_task_trains_with_the_threads_it_was_given(tmp_path):
         assert results.read_json(run / results.PROVENANCE)["device"]["cpu_threads"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_training_steps_never_sync(tmp_path):
     """torch.cuda.set_sync_debug_mode('error') from the second training step to the last, with no

@@ -36,6 +36,7 @@ def tuned_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_tune_cli_stores_the_study_and_resumes_it(tuned_root):
     res = run_cli(
         "tune", "activation", "--arm", "tanh", "--trials", "1", *sets(*TINY), "--results-dir", str(tuned_root)
@@ -53,6 +54,7 @@ def test_tune_cli_stores_the_study_and_resumes_it(tuned_root):
     assert not [d for d in (tuned_root / "activation").iterdir() if not d.name.startswith("_")]
 
 
+@pytest.mark.slow
 def test_lr_tuned_uses_each_arms_best_value(tuned_root):
     exp = load_experiment("activation", overrides=[*TINY, "optim.lr=tuned"], results_root=tuned_root)
     for arm in ("relu", "tanh"):
@@ -63,6 +65,7 @@ def test_lr_tuned_uses_each_arms_best_value(tuned_root):
         assert record["budget"]["max_steps"] == 12 and sum(record["trials"].values()) >= 1
 
 
+@pytest.mark.slow
 def test_run_with_lr_tuned_trains_with_the_best_value_and_reports_it(tuned_root):
     res = run_cli(
         "run",
@@ -108,6 +111,7 @@ def test_missing_study_names_the_command(tmp_path):
     assert "ablate tune activation --arm relu" in res.stderr
 
 
+@pytest.mark.slow
 def test_journal_storage_for_shared_file_systems(tmp_path):
     study = tune(
         "activation", "relu", 1, overrides=TINY, results_root=tmp_path, storage="journal", echo=lambda *_: None
@@ -117,6 +121,7 @@ def test_journal_storage_for_shared_file_systems(tmp_path):
     assert load_study(tmp_path, "activation", "quick", "relu").trials[0].params == study.trials[0].params
 
 
+@pytest.mark.slow
 def test_tune_rejects_unknown_arm_and_changed_budget(tuned_root):
     from ablate.errors import UserError
 
@@ -126,6 +131,7 @@ def test_tune_rejects_unknown_arm_and_changed_budget(tuned_root):
         tune("activation", "relu", 1, overrides=[*TINY, "train.max_steps=14"], results_root=tuned_root)
 
 
+@pytest.mark.slow
 def test_a_trial_over_seeds_scores_their_mean_and_the_study_keeps_its_seeds(tmp_path):
     tiny = [o for o in TINY if not o.startswith("seeds=")]
     study = tune("activation", "relu", 1, overrides=tiny, results_root=tmp_path, n_seeds=2, echo=lambda *_: None)

@@ -178,3 +178,26 @@ def test_bad_knob_values_raise():
         build_model("vgg16", activation="swish")
     with pytest.raises(ValueError, match="valid"):
         build_model("mobilenet_v1", conv="dilated")
+
+
+def test_one_four_layer_cifar_net():
+    """`alexnet_cifar4` and `cifar4_flex` are one class (Krizhevsky et al. 2012, Fig. 1): at 32x32
+    the same weights give the same logits; only the norm slots (Identity) differ in the keys."""
+    from ablate.models.registry import get_builder
+
+    assert get_builder("alexnet_cifar4").target is get_builder("cifar4_flex").target
+    torch.manual_seed(0)
+    zoo, flex = build_model("alexnet_cifar4"), build_model("cifar4_flex")
+    assert count_params(zoo) == count_params(flex) == 89_578
+    with torch.no_grad():
+        for a, b in zip(zoo.parameters(), flex.parameters()):
+            b.copy_(a)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(zoo(x), flex(x))
+    assert build_model("cifar4_flex", input_size=8)(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+def test_native_input_of_small_nets_comes_from_their_knobs():
+    # Not listed in NATIVE_INPUT: read from in_channels / input_size (default or fixed by the variant).
+    assert native_input_shape("mnist_cnn") == native_input_shape("lenet5_28") == (1, 28, 28)
+    assert native_input_shape("alexnet_cifar4") == native_input_shape("cifar4_flex") == (3, 32, 32)

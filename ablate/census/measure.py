@@ -14,6 +14,7 @@ Conventions (the papers'):
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 
 import torch
@@ -222,8 +223,6 @@ def receptive_field(layers: nn.Module, in_channels: int, side: int = 33) -> int:
 
 
 def _all_ones(layers: nn.Module) -> nn.Module:
-    import copy
-
     net = copy.deepcopy(layers)
     with torch.no_grad():
         for p in net.parameters():

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ablate.census.measure import (
     NORM_TYPES,
+    conv_fc_split,
     count_calls,
     count_params,
     gmacs,
@@ -24,6 +25,9 @@ from ablate.census.measure import (
     zoo_gmacs,
     zoo_params,
 )
+from ablate.models.cifar_resnet import BasicBlock
+from ablate.models.efficientnet import ALPHA, BETA, GAMMA
+from ablate.models.resnet import Bottleneck
 
 C = 64  # channels of the generic "C channels" layers of the 3x3-vs-5x5 arithmetic
 HW = 32  # feature-map side for their compute (any side gives the same ratio with 'same' padding)
@@ -108,7 +112,6 @@ def alexnet_conv1_side(side: int) -> int:
 
 def split_pct(name: str, key: str) -> float:
     """% of parameters or compute in conv or FC layers (keys of measure.conv_fc_split)."""
-    from ablate.census.measure import conv_fc_split
 
     return 100 * conv_fc_split(name)[key]
 
@@ -156,8 +159,6 @@ def bottleneck_5x5() -> tuple[int, int, float]:
 def resnet_block_256() -> tuple[float, dict]:
     """ResNet bottleneck block of a 256-channel stage (1x1 256->64, 3x3 64->64, 1x1 64->256) vs
     two 3x3 256->256 convs (a basic block at that width): ratio of conv parameters."""
-    from ablate.models.cifar_resnet import BasicBlock
-    from ablate.models.resnet import Bottleneck
 
     with torch.device("meta"):
         neck = Bottleneck(256, 64, 256, 1, "B", "relu", "batch")
@@ -236,7 +237,6 @@ def efficientnet_doubling() -> tuple[float, dict]:
 
 def efficientnet_per_phi() -> tuple[float, dict]:
     """Geometric-mean compute ratio per unit of phi over B0 -> B7, (GMACs_B7 / GMACs_B0)^(1/7)."""
-    from ablate.models.efficientnet import ALPHA, BETA, GAMMA
 
     g0, g7 = zoo_gmacs("efficientnet_b0"), zoo_gmacs("efficientnet_b7")
     return (g7 / g0) ** (1 / 7), {"g0": g0, "g7": g7, "abg": ALPHA * BETA**2 * GAMMA**2}

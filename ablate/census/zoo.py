@@ -78,6 +78,14 @@ def zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
 def _zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(14, 6.5))
     ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    _scatter_panel(ax, zoo, split)
+    _split_panel(bx, split)
+    fig.tight_layout()
+    return fig
+
+
+def _scatter_panel(ax, zoo: pd.DataFrame, split: pd.DataFrame) -> None:
+    """Parameters against compute for every model, the conv / FC parts of AlexNet and VGG-16 hollow."""
     sns.scatterplot(data=zoo, x="gmacs", y="params", hue="family", style="family", s=60, ax=ax)
     for _, r in zoo.iterrows():
         if not r["model"].endswith(("_bn", "_v1")) and r["model"] != "alexnet_onetower":
@@ -113,6 +121,9 @@ def _zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
         color="gray",
     )
 
+
+def _split_panel(bx, split: pd.DataFrame) -> None:
+    """The FC layers' share of parameters and of compute, as stacked bars."""
     long = split.melt(
         id_vars=["model", "part"], value_vars=["pct_params", "pct_gmacs"], var_name="share of", value_name="percent"
     )
@@ -127,5 +138,3 @@ def _zoo_figure(zoo: pd.DataFrame, split: pd.DataFrame) -> Figure:
     bx.set(ylabel="% of the model's total", ylim=(0, 108), title="FC layers hold the parameters,\nconvs do the compute")
     bx.tick_params(axis="x", labelsize=7)
     bx.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig

@@ -1,8 +1,10 @@
+from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.results import results_root
+
 HELP = "rebuild an experiment's table, figures, verdicts and report from stored results alone"
 
 
 def add_arguments(p) -> None:
-    from ablate.commands.common import add_grid_arguments
 
     add_grid_arguments(p)
     p.add_argument(
@@ -15,9 +17,7 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ablate.commands.common import load_grid
     from ablate.report.pipeline import analyze_and_print
-    from ablate.results import results_root
 
     exp = load_grid(args)
     paths = analyze_and_print(exp, results_root(args.results_dir), wandb_mode=args.wandb)

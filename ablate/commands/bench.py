@@ -1,6 +1,14 @@
 """`python -m ablate bench`: harness overhead (ablate/raw per-step time), fixed cost per cell, speed
 knobs and, on a GPU, packed throughput and the projected GPU-hours of the degradation paper grid."""
 
+import json
+import tempfile
+from pathlib import Path
+
+from ablate.data import check_available
+from ablate.errors import UserError
+from ablate.results import atomic_write_text
+
 HELP = "measure ablate's training loop against a raw PyTorch loop (ratios from one run)"
 
 
@@ -33,27 +41,41 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import json
-    import tempfile
-    from pathlib import Path
-
     import torch
 
-    from ablate.errors import UserError
     from ablate.train import benchmark as B
+
+    spec = _spec(args)
+    out: dict = {"spec": spec, "threads": args.threads, "torch": torch.__version__}
+    save = _saver(args.json, out)  # after each part: a run cut short keeps what it measured
+    name = torch.cuda.get_device_name() if spec["device"].startswith("cuda") else "cpu"
+    print(
+        f"[bench] ResNet-{args.depth} width {args.width}, batch {args.batch}, {spec['data']}, {spec['device']} "
+        f"({name}), {args.threads} thread(s); {args.rounds} rounds x {args.steps} steps (+{args.warmup} warm-up)"
+    )
+    with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
+        if not args.packing_only:
+            _harness_parts(B, spec, args, Path(tmp), out, save)
+        if args.packing_only or args.packing == "on" or (args.packing == "auto" and spec["device"].startswith("cuda")):
+            out["packing"] = _packing(B, spec, args, Path(tmp))
+            save()
+    return 0
+
+
+def _spec(args) -> dict:
+    """What is measured, checked before anything runs; sets torch's threads."""
+    import torch
 
     if min(args.rounds, args.steps, args.batch, args.threads, args.pack_k) < 1 or args.warmup < 0:
         raise UserError("--rounds, --steps, --batch, --threads, --pack-k must be >= 1, --warmup >= 0")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: no CUDA device is visible")
-    data = "cifar10" if args.data_dir else "digits"
     if args.data_dir:
-        from ablate.data import check_available
-
         check_available("cifar10", args.data_dir)
     torch.set_num_threads(args.threads)
-    spec = {
+    data = "cifar10" if args.data_dir else "digits"
+    return {
         "device": device,
         "data": data,
         "data_dir": args.data_dir,
@@ -61,42 +83,38 @@ def main(args) -> int:
         "width": args.width,
         "batch": args.batch,
     }
-    out: dict = {"spec": spec, "threads": args.threads, "torch": torch.__version__}
-    name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
-    print(
-        f"[bench] ResNet-{args.depth} width {args.width}, batch {args.batch}, {data}, {device} ({name}), "
-        f"{args.threads} thread(s); {args.rounds} rounds x {args.steps} steps (+{args.warmup} warm-up)"
-    )
-    if args.packing_only:
-        with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
-            out["packing"] = _packing(B, spec, args, Path(tmp))
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=2))
-        return 0
+
+
+def _saver(path: str | None, out: dict):
+    def save() -> None:
+        if path:
+            atomic_write_text(Path(path), json.dumps(out, indent=2))
+
+    return save
+
+
+def _harness_parts(B, spec: dict, args, tmp: Path, out: dict, save) -> None:
+    """ablate vs raw per-step time, the fixed cost of a cell, the speed knobs."""
     cmp = B.compare(spec, args.rounds, args.warmup, args.steps)
     out["compare"] = cmp
+    save()
     print(
         f"[bench] ablate/raw per-step time: {cmp['ratio']:.3f} (median of {args.rounds}; goal <= 1.03); "
         f"raw {cmp['raw_s'] * 1e3:.1f} ms/step, ablate {cmp['ablate_s'] * 1e3:.1f} ms/step, "
         f"{args.batch / cmp['ablate_s']:.0f} images/s"
     )
-    with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
-        if not args.no_fixed_cost:
-            fc = B.fixed_cost(spec, cmp["ablate_s"], max(args.steps, 10), Path(tmp))
-            out["fixed_cost"] = fc
-            print(
-                f"[bench] fixed cost per cell: {fc['fixed_s']:.1f} s (a {fc['steps']}-step cell took "
-                f"{fc['cell_s']:.1f} s); of it: process start + imports {fc['imports_s']:.1f} s, final "
-                f"evaluation of train/val/test {fc['final_eval_s']:.1f} s"
-            )
-        if not args.no_knobs:
-            print("[bench] speed knobs through ablate's loop:")
-            out["knobs"] = B.knob_times(spec, args.warmup, args.steps)
-        if args.packing == "on" or (args.packing == "auto" and device.startswith("cuda")):
-            out["packing"] = _packing(B, spec, args, Path(tmp))
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
-    return 0
+    if not args.no_fixed_cost:
+        fc = out["fixed_cost"] = B.fixed_cost(spec, cmp["ablate_s"], max(args.steps, 10), tmp)
+        save()
+        print(
+            f"[bench] fixed cost per cell: {fc['fixed_s']:.1f} s (a {fc['steps']}-step cell took "
+            f"{fc['cell_s']:.1f} s); of it: process start + imports {fc['imports_s']:.1f} s, final "
+            f"evaluation of train/val/test {fc['final_eval_s']:.1f} s"
+        )
+    if not args.no_knobs:
+        print("[bench] speed knobs through ablate's loop:")
+        out["knobs"] = B.knob_times(spec, args.warmup, args.steps)
+        save()
 
 
 def _packing(B, spec, args, tmp) -> dict:

@@ -14,6 +14,9 @@ import argparse
 import json
 import sys
 
+from ablate.census.core import evaluate, fmt
+from ablate.errors import UserError
+
 HELP = "measure every countable statement of the seeds on our models (table, --json, --markdown, --plot)"
 
 _FAMILY_SKIP = ("cifar_plain",)  # same counts as the residual twins: left out of the figure
@@ -42,14 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_claims(only: str | None = None):
     """Evaluate the catalog (or the statements whose id contains `only`) -> list of Rows."""
     from ablate.census.catalog import STATEMENTS
-    from ablate.census.core import evaluate
 
     statements = [c for c in STATEMENTS if only is None or only in c.id]
     return [evaluate(c) for c in statements]
 
 
 def text_table(rows, width: int = 64) -> str:
-    from ablate.census.core import fmt
 
     head = ("id", "src", "expected", "measured", "unit", "verdict", "statement")
     body = []
@@ -82,7 +83,6 @@ def text_table(rows, width: int = 64) -> str:
 
 
 def markdown_table(rows) -> str:
-    from ablate.census.core import fmt
 
     def cell(x) -> str:
         return str(x).replace("|", "\\|").replace("\n", " ")
@@ -151,7 +151,6 @@ def save_plot(path: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ablate.errors import UserError
 
     rows = run_claims(args.only)
     if not rows:

@@ -1,3 +1,11 @@
+"""`python -m ablate data fetch|check|bench NAME`: prepare and verify dataset copies."""
+
+from ablate import config as C
+from ablate.data import check_available, default_data_dir, fetch, list_datasets, load
+from ablate.data.bench import bench_loader
+from ablate.errors import UserError
+from ablate.spec import parse_overrides
+
 HELP = (
     "prepare datasets: `data fetch NAME` downloads (login node), `data check NAME` verifies a copy, "
     "`data bench imagefolder` measures the JPEG loader"
@@ -26,8 +34,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ablate.data import default_data_dir, list_datasets
-    from ablate.errors import UserError
 
     if args.name not in list_datasets():
         raise UserError(f"unknown dataset {args.name!r}; valid: {', '.join(list_datasets())}")
@@ -35,7 +41,6 @@ def main(args) -> int:
         return _imagefolder(args)
     if args.action == "bench":
         raise UserError("`data bench` measures the image-folder loader only: `data bench imagefolder --folder F`")
-    from ablate.data import check_available, fetch, load
 
     root = default_data_dir(args.data_dir)
     if args.action == "fetch":
@@ -50,9 +55,6 @@ def main(args) -> int:
 
 
 def _data_config(args) -> dict:
-    from ablate import config as C
-    from ablate.errors import UserError
-    from ablate.spec import parse_overrides
 
     cfg = C.default_config()
     try:
@@ -73,12 +75,10 @@ def _data_config(args) -> dict:
 
 
 def _imagefolder(args) -> int:
-    from ablate.data import imagefolder as F
+    from ablate.data import imagefolder as F  # torch: imported when a tree is checked
 
     data = _data_config(args)
     if args.action == "fetch":
-        from ablate.errors import UserError
-
         raise UserError(
             "imagefolder trees are not downloaded by ablate: copy or link the tree and "
             "`data check imagefolder --folder PATH`"
@@ -110,7 +110,6 @@ def _imagefolder(args) -> int:
 
 
 def _bench(data: dict, args) -> int:
-    from ablate.data.bench import bench_loader
 
     r = bench_loader(data, args.data_dir, batches=args.batches)
     print(

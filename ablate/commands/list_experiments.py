@@ -1,3 +1,6 @@
+from ablate.search_path import find_experiment, list_experiments
+from ablate.spec import read_spec
+
 HELP = "list the experiments (shipped, ./experiments, $ABLATE_EXPERIMENTS), their profiles and claims"
 
 
@@ -11,8 +14,6 @@ def main(args) -> int:
 
         print("\n".join(list_models()))
         return 0
-    from ablate.search_path import find_experiment, list_experiments
-    from ablate.spec import read_spec
 
     for name in list_experiments():
         path = find_experiment(name)

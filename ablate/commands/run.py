@@ -1,9 +1,16 @@
+"""`python -m ablate run EXP`: train the grid's pending cells (or one, `--cell N`), then analyse."""
+
+import sys
+
+from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.errors import UserError
+from ablate.grid_checks import preflight
+from ablate.results import results_root
+
 HELP = "run an experiment grid (or one cell of it), then print its table and verdicts"
 
 
 def add_arguments(p) -> None:
-    from ablate.commands.common import add_grid_arguments
-
     add_grid_arguments(p)
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--cell", type=int, help="run only this cell index (SLURM array tasks use this)")
@@ -43,19 +50,23 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import sys
-
-    from ablate.commands.common import load_grid
-    from ablate.errors import UserError
-    from ablate.grid_checks import preflight
-    from ablate.results import results_root
-    from ablate.train.run import RunOptions
-
     exp = load_grid(args)  # validates the whole grid before anything trains
     # Data present, splits and batches within it, results folder writable with room: before any run folder.
     preflight(exp, results_root(args.results_dir), args.data_dir)
+    opts = run_options(args)
+    if args.cell is not None:
+        return _run_one_cell(exp, args, opts)
+    return _run_the_grid(exp, args, opts)
+
+
+def run_options(args):
+    """The RunOptions of the command line (how to run, never what)."""
+    from ablate.train.run import RunOptions  # Lightning: imported when something trains
+
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads {args.threads}: must be >= 1")
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    opts = RunOptions(
+    return RunOptions(
         results_root(args.results_dir),
         args.data_dir,
         args.wandb,
@@ -65,38 +76,39 @@ def main(args) -> int:
         progress=not args.no_progress,
         threads=args.threads,
     )
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads {args.threads}: must be >= 1")
-    if args.cell is not None:
-        if not 0 <= args.cell < len(exp.cells):
-            raise UserError(f"--cell {args.cell}: {exp.name}/{exp.profile} has cells 0..{len(exp.cells) - 1}")
-        from ablate.train.run import CellBusy, run_cell
 
-        cell = exp.cells[args.cell]
-        if args.expect_run_id and cell.run_id != args.expect_run_id:
-            raise UserError(
-                f"{exp.path}: cell {args.cell} is now {cell.run_id}, not {args.expect_run_id}: "
-                f"the experiment changed since submission; resubmit"
-            )
 
-        try:
-            summary = run_cell(exp, cell, opts)
-        except CellBusy as e:
-            print(f"[ablate] cell {args.cell} not run: {e}", file=sys.stderr)
-            return 1
-        print(f"[ablate] cell {args.cell} {summary['run_id']}: {summary['status']}")
-        return 0
+def _run_one_cell(exp, args, opts) -> int:
+    """`--cell N`: what a SLURM array task runs."""
+    from ablate.train.run import CellBusy, run_cell
 
-    from ablate.executor import run_grid
+    if not 0 <= args.cell < len(exp.cells):
+        raise UserError(f"--cell {args.cell}: {exp.name}/{exp.profile} has cells 0..{len(exp.cells) - 1}")
+    cell = exp.cells[args.cell]
+    if args.expect_run_id and cell.run_id != args.expect_run_id:
+        raise UserError(
+            f"{exp.path}: cell {args.cell} is now {cell.run_id}, not {args.expect_run_id}: "
+            f"the experiment changed since submission; resubmit"
+        )
+    try:
+        summary = run_cell(exp, cell, opts)
+    except CellBusy as e:
+        print(f"[ablate] cell {args.cell} not run: {e}", file=sys.stderr)
+        return 1
+    print(f"[ablate] cell {args.cell} {summary['run_id']}: {summary['status']}")
+    return 0
 
-    n = len(exp.cells)
-    print(
-        f"[ablate] {exp.name} / profile {exp.profile}: {n} runs "
-        f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}"
-    )
+
+def _run_the_grid(exp, args, opts) -> int:
+    from ablate.executor import run_grid  # Lightning: imported when something trains
+
     runs_per_gpu = args.runs_per_gpu
     if runs_per_gpu is not None and runs_per_gpu != "auto" and not (runs_per_gpu.isdigit() and int(runs_per_gpu) >= 1):
         raise UserError(f"--runs-per-gpu {runs_per_gpu!r}: valid: a whole number >= 1, or auto")
+    print(
+        f"[ablate] {exp.name} / profile {exp.profile}: {len(exp.cells)} runs "
+        f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}"
+    )
     try:
         outcome = run_grid(exp, opts, jobs=args.jobs, runs_per_gpu=runs_per_gpu)
     except ValueError as e:  # no GPU visible for --runs-per-gpu
@@ -108,7 +120,7 @@ def main(args) -> int:
     for run_id, err in outcome.failed.items():
         print(f"[ablate] FAILED {run_id}: {err}", file=sys.stderr)
     if not args.no_analysis:
-        from ablate.report.pipeline import analyze_and_print
+        from ablate.report.pipeline import analyze_and_print  # pandas, seaborn: imported to analyse
 
         analyze_and_print(exp, opts.results_root, wandb_mode=args.wandb)
     return 1 if outcome.failed or outcome.busy else 0

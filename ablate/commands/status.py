@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from ablate import results
+from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.slurm import cluster, store
 
 HELP = "show each cell of an experiment: done / running / pending / failed (log tail) / missing"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ablate.commands.common import add_grid_arguments
-
     add_grid_arguments(p)
     p.add_argument(
         "--lines", type=int, default=5, metavar="N", help="lines of log shown under each failed cell (default 5)"
@@ -23,38 +26,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ablate import results
-    from ablate.commands.common import load_grid
-    from ablate.slurm import cluster, store
-
     root = results.results_root(args.results_dir).resolve()
-    name = _experiment_name(args.experiment)
-    subs = store.read_submissions(root, name)
+    subs = store.read_submissions(root, _experiment_name(args.experiment))
     if args.profile is None and not args.overrides and subs:
         args.profile, args.overrides = subs[-1]["profile"], list(subs[-1]["overrides"])
     exp = load_grid(args)
     subs = store.read_submissions(root, exp.name)
-
     done = {}
     for c in exp.cells:
         rd = results.run_dir(root, exp.name, c.run_id)
         if results.is_complete(rd):
             done[c.index] = str(results.read_summary(rd).get("status", "completed"))
-    job_ids = {str(s["job_id"]) for s in subs}
-    queue, acct, note = [], None, ""
-    if job_ids and cluster.available():
-        try:
-            queue = cluster.squeue(job_ids)
-        except cluster.SlurmError as e:
-            note = f"squeue failed ({e}); running/pending not shown"
-        acct = cluster.sacct(job_ids)
-        if acct is None:
-            note = note or "no SLURM accounting (sacct) here: 'failed' = ran and left no result"
-    elif job_ids:
-        note = "no SLURM commands here: running/pending not shown"
+    queue, acct, note = _queue_and_accounting({str(s["job_id"]) for s in subs})
     logs = {c.index for c in exp.cells if store.cell_log(root, exp.name, c.index).is_file()}
     states = store.cell_states([c.index for c in exp.cells], done, subs, queue, acct, logs)
+    _print_states(exp, states, root, subs, args.lines)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
 
+
+def _queue_and_accounting(job_ids: set[str]) -> tuple[list, dict | None, str]:
+    """(squeue entries, sacct states or None, a note on what could not be read)."""
+    if not job_ids:
+        return [], None, ""
+    if not cluster.available():
+        return [], None, "no SLURM commands here: running/pending not shown"
+    queue, note = [], ""
+    try:
+        queue = cluster.squeue(job_ids)
+    except cluster.SlurmError as e:
+        note = f"squeue failed ({e}); running/pending not shown"
+    acct = cluster.sacct(job_ids)
+    if acct is None:
+        note = note or "no SLURM accounting (sacct) here: 'failed' = ran and left no result"
+    return queue, acct, note
+
+
+def _print_states(exp, states, root: Path, subs: list, lines: int) -> None:
     counts: dict[str, int] = {}
     for s in states:
         counts[s.status] = counts.get(s.status, 0) + 1
@@ -64,20 +73,15 @@ def main(args: argparse.Namespace) -> int:
     print(f"{'cell':>4}  {'arm':<{width}}  {'seed':>4}  {'state':<7}  detail")
     for c, s in zip(exp.cells, states):
         print(f"{c.index:>4}  {c.arm:<{width}}  {c.seed:>4}  {s.status:<7}  {s.detail}".rstrip())
-        if s.status == "failed" and args.lines > 0:
-            for line in store.tail(store.cell_log(root, exp.name, c.index), args.lines):
+        if s.status == "failed" and lines > 0:
+            for line in store.tail(store.cell_log(root, exp.name, c.index), lines):
                 print(f"{'':>6}| {line}")
             out = store.task_output(root, exp.name, subs, c.index)  # e.g. "... DUE TO TIME LIMIT"
-            for line in store.tail(out, args.lines) if out else []:
+            for line in store.tail(out, lines) if out else []:
                 if "slurmstepd" in line or "srun: error" in line:
                     print(f"{'':>6}| {line}")
-    if note:
-        print(f"note: {note}", file=sys.stderr)
-    return 0
 
 
 def _experiment_name(value: str) -> str:
-    from pathlib import Path
-
     path = Path(value)
     return path.stem if path.suffix in (".yaml", ".yml") else value

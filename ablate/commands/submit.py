@@ -7,18 +7,43 @@ import sys
 import time
 from pathlib import Path
 
+import ablate
+from ablate import results
+from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.errors import UserError
+from ablate.grid_checks import preflight
+from ablate.slurm import cluster, render, store
+
 HELP = "submit the pending cells of an experiment as SLURM array job(s) and return at once"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ablate.commands.common import add_grid_arguments
-
     add_grid_arguments(p)
     p.add_argument(
         "--data-dir",
         help="dataset folder, visible from the compute nodes "
         "(prepare it with `python -m ablate data fetch NAME --data-dir D`)",
     )
+    _add_resource_arguments(p)
+    p.add_argument(
+        "--wandb",
+        default="offline",
+        choices=("auto", "offline", "online", "off"),
+        help="W&B mode on the compute nodes (default offline; upload later with `python -m ablate sync EXP`)",
+    )
+    p.add_argument(
+        "--python", default=sys.executable, help="Python on the compute nodes (default: this one, %(default)s)"
+    )
+    p.add_argument(
+        "--max-array-size",
+        type=int,
+        metavar="N",
+        help="split arrays for this MaxArraySize (default: read `scontrol show config`)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the script(s), submit nothing")
+
+
+def _add_resource_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("resources (one array task = one cell)")
     g.add_argument("--partition", help="SLURM partition")
     g.add_argument("--account", help="SLURM account")
@@ -56,28 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="USR1 this long before the time limit: checkpoint and requeue (default 120; "
         "SLURM may signal up to a minute early)",
     )
-    p.add_argument(
-        "--wandb",
-        default="offline",
-        choices=("auto", "offline", "online", "off"),
-        help="W&B mode on the compute nodes (default offline; upload later with `python -m ablate sync EXP`)",
-    )
-    p.add_argument(
-        "--python", default=sys.executable, help="Python on the compute nodes (default: this one, %(default)s)"
-    )
-    p.add_argument(
-        "--max-array-size",
-        type=int,
-        metavar="N",
-        help="split arrays for this MaxArraySize (default: read `scontrol show config`)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="print the script(s), submit nothing")
 
 
 def repo_root() -> Path:
     """Where the tasks run, so `python -m ablate` imports this very code."""
-    import ablate
-
     return Path(ablate.__file__).resolve().parent.parent
 
 
@@ -88,12 +95,6 @@ def experiment_arg(value: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ablate import results
-    from ablate.commands.common import load_grid
-    from ablate.errors import UserError
-    from ablate.grid_checks import preflight
-    from ablate.slurm import cluster, render, store
-
     exp = load_grid(args)  # validates the whole grid first
     if args.array_parallelism is not None and args.array_parallelism < 1:
         raise UserError(f"--array-parallelism {args.array_parallelism}: must be >= 1")
@@ -101,7 +102,28 @@ def main(args: argparse.Namespace) -> int:
     # Data present (compute nodes may have no internet), sizes fit, results folder writable: before
     # anything is queued, as `run` checks before anything trains.
     preflight(exp, root, args.data_dir)
-    settings = render.JobSettings(
+    settings = _job_settings(args, exp, root)  # checks --time, --partition, ... before anything is read
+    pending = _pending_cells(exp, root, args.dry_run)
+    if not pending:
+        return 0
+    plan = _plan_arrays(exp, pending, settings, args)
+    if args.dry_run:
+        for _, text, cells, _ in plan:
+            print(f"# ---- array of cells {render.compress_ranges(cells)} (not submitted) ----")
+            print(text, end="")
+        return 0
+    if not cluster.available():
+        raise UserError(
+            "sbatch/squeue/scontrol not found: run `submit` on a SLURM login node (or use --dry-run to see the script)"
+        )
+    submitted = _submit_arrays(exp, root, plan, args)
+    status = f"python -m ablate status {args.experiment} --results-dir {root}"
+    print(f"submitted {len(pending)} cells as {len(submitted)} array(s); follow with: {status}", file=sys.stderr)
+    return 0
+
+
+def _job_settings(args: argparse.Namespace, exp, root: Path) -> render.JobSettings:
+    return render.JobSettings(
         experiment=experiment_arg(args.experiment),
         results_dir=str(root),
         log_dir=str(store.log_dir(root, exp.name)),
@@ -124,77 +146,72 @@ def main(args: argparse.Namespace) -> int:
         cells_per_task=args.cells_per_task,
     )
 
+
+def _pending_cells(exp, root: Path, dry_run: bool) -> list[int]:
+    """The cells neither finished nor queued or running from an earlier submit."""
     done = {c.index for c in exp.cells if results.is_complete(results.run_dir(root, exp.name, c.run_id))}
-    live = set() if args.dry_run else _live_cells(root, exp.name)
+    live = set() if dry_run else _live_cells(root, exp.name)
     pending = [c.index for c in exp.cells if c.index not in done and c.index not in live]
     print(
         f"{exp.name} (profile {exp.profile}): {len(exp.cells)} cells, {len(done)} done, "
         f"{len(live - done)} queued or running, {len(pending)} to submit",
         file=sys.stderr,
     )
-    if not pending:
-        return 0
+    return pending
 
+
+def _plan_arrays(exp, pending: list[int], settings, args) -> list[tuple]:
+    """[(array chunk, sbatch text, its cells, task id -> cells or None)]: arrays within
+    MaxArraySize, K cells a task when packing."""
     max_size = args.max_array_size or _max_array_size(args.dry_run)
     run_ids = {c.index: c.run_id for c in exp.cells}
     groups = render.plan_groups(pending, settings.cells_per_task) if settings.cells_per_task > 1 else None
     chunks = render.plan_arrays(range(len(groups)) if groups else pending, max_size, args.array_parallelism)
-    scripts = [
-        render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids, groups=groups) for ch in chunks
-    ]
+    plan = []
+    for ch in chunks:
+        text = render.render_sbatch(settings, ch, total_cells=len(exp.cells), run_ids=run_ids, groups=groups)
+        cells = [c for g in ch.cells for c in groups[g]] if groups else ch.cells
+        tasks = {str(t): groups[t + ch.offset] for t in ch.indices} if groups else None  # task id -> its cells
+        plan.append((ch, text, cells, tasks))
+    return plan
 
-    def chunk_cells(ch) -> list[int]:
-        return [c for g in ch.cells for c in groups[g]] if groups else ch.cells
 
-    if args.dry_run:
-        for ch, text in zip(chunks, scripts):
-            print(f"# ---- array of cells {render.compress_ranges(chunk_cells(ch))} (not submitted) ----")
-            print(text, end="")
-        return 0
-
-    if not cluster.available():
-        raise UserError(
-            "sbatch/squeue/scontrol not found: run `submit` on a SLURM login node (or use --dry-run to see the script)"
-        )
+def _submit_arrays(exp, root: Path, plan: list[tuple], args) -> list[str]:
+    """sbatch each array (after the previous one when --array-parallelism limits them); record each."""
     sdir = store.slurm_dir(root, exp.name)
     store.log_dir(root, exp.name).mkdir(parents=True, exist_ok=True)  # sbatch needs it to exist
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    submitted = []
-    for k, (ch, text) in enumerate(zip(chunks, scripts)):
+    submitted: list[str] = []
+    for k, (ch, text, cells, tasks) in enumerate(plan):
         path = sdir / f"{stamp}-array{k}.sbatch"
         results.atomic_write_text(path, text)
         # SLURM's %P limits one array only: with a limit, array k+1 starts after array k ended.
-        after = submitted[-1][0] if submitted and args.array_parallelism else None
+        after = submitted[-1] if submitted and args.array_parallelism else None
         try:
             job_id = cluster.sbatch(str(path), after=after)
         except cluster.SlurmError as e:
-            done_ids = ", ".join(j for j, _ in submitted) or "none"
-            raise UserError(f"{path}: {e} (arrays submitted before this one: {done_ids})") from None
+            raise UserError(
+                f"{path}: {e} (arrays submitted before this one: {', '.join(submitted) or 'none'})"
+            ) from None
         record = {
             "job_id": job_id,
             "offset": ch.offset,
-            "cells": chunk_cells(ch),
+            "cells": cells,
             "script": str(path),
             "profile": exp.profile,
             "overrides": list(args.overrides),
             "submitted_at": stamp,
             "after": after,
         }
-        if groups:  # task id -> its cells (store.task_cells)
-            record["tasks"] = {str(t): groups[t + ch.offset] for t in ch.indices}
+        if tasks:
+            record["tasks"] = tasks  # store.task_cells reads it
         store.append_submission(root, exp.name, record)
-        submitted.append((job_id, ch))
-        wait = f"\tafter {after}" if after else ""
-        print(f"{job_id}\tcells {render.compress_ranges(chunk_cells(ch))}\t{path}{wait}")
-    status = f"python -m ablate status {args.experiment} --results-dir {root}"
-    print(f"submitted {len(pending)} cells as {len(submitted)} array(s); follow with: {status}", file=sys.stderr)
-    return 0
+        submitted.append(job_id)
+        print(f"{job_id}\tcells {render.compress_ranges(cells)}\t{path}" + (f"\tafter {after}" if after else ""))
+    return submitted
 
 
 def _max_array_size(dry_run: bool) -> int:
-    from ablate.errors import UserError
-    from ablate.slurm import cluster
-
     try:
         return cluster.max_array_size()
     except cluster.SlurmError as e:
@@ -206,8 +223,6 @@ def _max_array_size(dry_run: bool) -> int:
 
 def _live_cells(root: Path, experiment: str) -> set[int]:
     """Cells whose task is still queued or running from an earlier submit: not submitted twice."""
-    from ablate.slurm import cluster, store
-
     subs = store.read_submissions(root, experiment)
     if not subs or not cluster.available():
         return set()

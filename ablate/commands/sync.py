@@ -21,6 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ablate import results
+from ablate.commands.status import _experiment_name
+from ablate.errors import UserError
+from ablate.results import is_complete
+
 HELP = "upload the offline W&B runs of an experiment (`wandb sync`, in parallel, skipping synced ones)"
 
 
@@ -58,7 +63,6 @@ def is_synced(folder: Path) -> bool:
 
 def find_jobs(exp_dir: Path, include_unfinished: bool = False) -> list[SyncJob]:
     """Scan <root>/<exp>/*/wandb/offline-run-* (pure apart from reading the tree)."""
-    from ablate.results import is_complete
 
     jobs = []
     for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir()) if exp_dir.is_dir() else []:
@@ -117,9 +121,6 @@ def sync_all(
 
 
 def main(args: argparse.Namespace) -> int:
-    from ablate import results
-    from ablate.commands.status import _experiment_name
-    from ablate.errors import UserError
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")

@@ -1,8 +1,12 @@
+import time
+
+from ablate.commands.common import add_grid_arguments
+from ablate.errors import UserError
+
 HELP = "search one arm's learning rate (and weight decay) with Optuna on the validation split"
 
 
 def add_arguments(p) -> None:
-    from ablate.commands.common import add_grid_arguments
 
     add_grid_arguments(p)
     p.add_argument("--arm", required=True, help="the arm to tune (its study: <experiment>/<profile>/<arm>)")
@@ -28,9 +32,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import time
-
-    from ablate.errors import UserError
     from ablate.tuning import tune
 
     if args.trials < 1:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 
+from ablate.data import build_datamodule
+
 
 def bench_loader(data_cfg: dict, data_dir=None, batches: int = 20, seed: int = 0) -> dict:
-    from ablate.data import build_datamodule
 
     dm = build_datamodule(data_cfg, seed=seed, data_dir=data_dir)
     loader = dm.train_dataloader()

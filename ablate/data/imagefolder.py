@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ablate.data.sources import default_data_dir
 from ablate.errors import UserError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -51,7 +52,6 @@ class FolderIndex:
 
 def resolve_folder(folder: str | None, data_dir: str | Path | None) -> Path:
     """data.folder: absolute, or relative to --data-dir / $ABLATE_DATA_DIR."""
-    from ablate.data.sources import default_data_dir
 
     if not folder:
         raise UserError(

@@ -4,6 +4,10 @@ We read the files ourselves rather than through torchvision's dataset classes be
 often have partial or read-only copies: torchvision's CIFAR10 refuses any copy whose md5 differs
 (a subset, say), and its MNIST wants to extract into the (possibly read-only) folder. Where a
 dataset is missing and the network allows, `fetch` downloads it through torchvision.
+
+`DATASETS` is the one table of what is known of each dataset before it is loaded: channels, image
+side and classes (the grid's meta-device model build and the analyses read them there), and how
+to load it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +55,7 @@ def load_digits(data_dir: Path | None = None) -> ArrayData:
     from sklearn.datasets import load_digits as sk_load_digits
 
     x, y = sk_load_digits(return_X_y=True)  # pixel values 0..16
-    x = np.clip(x * 16, 0, 255).astype(np.uint8).reshape(-1, 1, 8, 8)
+    x = np.clip(x * 16, 0, 255).astype(np.uint8).reshape(-1, *DATASETS["digits"].shape)
     y = y.astype(np.int64)
     rng = np.random.default_rng(0)
     test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[: round(0.2 * (y == c).sum())] for c in range(10)])
@@ -133,7 +138,7 @@ def _unpickle(path: Path) -> dict:
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     d = _unpickle(path)
-    x = np.asarray(d["data"], np.uint8).reshape(-1, 3, 32, 32)
+    x = np.asarray(d["data"], np.uint8).reshape(-1, *DATASETS["cifar10"].shape)  # rows of 3 x 32 x 32 bytes
     y = np.asarray(d["labels"], np.int64)[: len(x)]  # partial copies keep all labels, fewer images
     return x, y
 
@@ -161,24 +166,43 @@ def load_cifar10(data_dir: Path) -> ArrayData:
     return ArrayData(train_x, train_y, test_x, test_y, classes, source)
 
 
-# ----------------------------------------------------------------------------- registry
-LOADERS = {"digits": load_digits, "mnist": load_mnist, "cifar10": load_cifar10}
-NEEDS_DATA_DIR = {"mnist", "cifar10"}
+# ----------------------------------------------------------------------------- the dataset table
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What is known of an in-memory dataset before it is loaded, and how to load it."""
+
+    channels: int
+    side: int  # height = width of one image, pixels
+    num_classes: int
+    load: Callable[[Path], ArrayData]
+    needs_data_dir: bool = True  # False: it ships inside a package, nothing to fetch
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return self.channels, self.side, self.side
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo(channels=1, side=8, num_classes=10, load=load_digits, needs_data_dir=False),
+    "mnist": DatasetInfo(channels=1, side=28, num_classes=10, load=load_mnist),
+    "cifar10": DatasetInfo(channels=3, side=32, num_classes=10, load=load_cifar10),
+}
 
 
 def list_datasets() -> list[str]:
-    return sorted(LOADERS)
+    return sorted(DATASETS)
 
 
 def load(name: str, data_dir: Path | None = None) -> ArrayData:
-    if name not in LOADERS:
+    if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}")
-    return LOADERS[name](default_data_dir(None) if data_dir is None else Path(data_dir))
+    return DATASETS[name].load(default_data_dir(None) if data_dir is None else Path(data_dir))
 
 
 def check_available(name: str, data_dir: str | Path | None) -> None:
     """Raise UserError (one line, with the fix) if the dataset is not present locally."""
-    if name not in NEEDS_DATA_DIR:
+    if name not in DATASETS or not DATASETS[name].needs_data_dir:
         return
     root = default_data_dir(str(data_dir) if data_dir else None)
     if name == "mnist":

@@ -31,4 +31,5 @@ from ablate.models.registry import (  # noqa: F401
     get_builder,
     list_models,
     register_model,
+    register_variant,
 )

@@ -18,7 +18,10 @@ arXiv:1404.5997): 64/192/384/256/256 filters, conv1 padded by 2, no LRN; 61,100,
 CIFAR-10. We use Krizhevsky's own public cuda-convnet CIFAR-10 example (layers-80sec.cfg): three 5x5
 convs (32, 32, 64 filters, pad 2), each followed by 3x3 stride-2 pooling (max, avg, avg), and one FC
 layer to 10 classes: four weight layers, 89,578 parameters. `activation='tanh'` is the figure's
-dashed curve. (An inferred choice: the figure's exact network is unpublished.)
+dashed curve. (An inferred choice: the figure's exact network is unpublished.) `cifar4_flex` is the
+same class, the activation experiment's net: no norm layers, and the classifier sized from
+`input_size`, so it also runs on the 8x8 digits of the quick profiles (8 -> 4 -> 2 -> 1); at 32x32
+it equals `alexnet_cifar4`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from ablate.models.layers import get_activation, get_norm
-from ablate.models.registry import register_model
+from ablate.models.registry import register_variant
 
 # (out_channels, kernel, stride, padding, groups, LRN after, maxpool after) per conv layer.
 TWO_TOWER = (
@@ -47,12 +50,23 @@ ONE_TOWER = (
 
 
 class AlexNet(nn.Module):
+    """AlexNet of Krizhevsky et al. 2012: five convs (`convs`, one row per layer) and three FC layers."""
+
     def __init__(
-        self, config, lrn=True, activation="relu", norm="none", dropout=0.5, width=1.0, num_classes=1000, in_channels=3
+        self,
+        *,
+        convs: tuple = TWO_TOWER,  # one row per conv layer (see TWO_TOWER); fixed by each variant
+        lrn: bool = True,  # local response normalisation after conv1 and conv2 (§3.3)
+        activation: str = "relu",
+        norm: str = "none",
+        dropout: float = 0.5,  # before FC6 and FC7
+        width: float = 1.0,  # multiplies every conv's filters and the FC width (4096)
+        num_classes: int = 1000,
+        in_channels: int = 3,
     ):
         super().__init__()
         layers, c_in = [], in_channels
-        for out, k, s, p, g, has_lrn, has_pool in config:
+        for out, k, s, p, g, has_lrn, has_pool in convs:
             out = int(out * width) // g * g
             layers += [
                 nn.Conv2d(c_in, out, k, s, p, groups=g, bias=norm == "none"),
@@ -82,41 +96,49 @@ class AlexNet(nn.Module):
         return self.classifier(x)
 
 
-@register_model
-def alexnet(
-    lrn: bool = True,
-    activation: str = "relu",
-    norm: str = "none",
-    dropout: float = 0.5,
-    width: float = 1.0,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-) -> nn.Module:
-    """AlexNet as published (Krizhevsky et al. 2012): two towers as grouped convs, LRN, 227x227."""
-    return AlexNet(TWO_TOWER, lrn, activation, norm, dropout, width, num_classes, in_channels)
+register_variant(
+    "alexnet",
+    AlexNet,
+    "AlexNet as published (Krizhevsky et al. 2012): two towers as grouped convs, LRN, 227x227.",
+    fixed={"convs": TWO_TOWER},
+)
+register_variant(
+    "alexnet_onetower",
+    AlexNet,
+    "torchvision's one-tower AlexNet (Krizhevsky 2014, arXiv:1404.5997): 64-192-384-256-256.",
+    fixed={"convs": ONE_TOWER, "lrn": False},
+)
 
 
-@register_model
-def alexnet_onetower(
-    activation: str = "relu",
-    norm: str = "none",
-    dropout: float = 0.5,
-    width: float = 1.0,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-) -> nn.Module:
-    """torchvision's one-tower AlexNet (Krizhevsky 2014, arXiv:1404.5997): 64-192-384-256-256."""
-    return AlexNet(ONE_TOWER, False, activation, norm, dropout, width, num_classes, in_channels)
+def _pooled(size: int, times: int) -> int:
+    for _ in range(times):  # kernel 3, stride 2, pad 1 (cuda-convnet's ceil rounding)
+        size = (size + 2 - 3) // 2 + 1
+    return size
 
 
-class AlexNetCifar4(nn.Module):
-    def __init__(self, activation="relu", norm="none", width=32, num_classes=10, in_channels=3):
+class Cifar4(nn.Module):
+    """The four-layer CIFAR-10 net of Krizhevsky et al. 2012, Figure 1 (inferred: cuda-convnet's
+    layers-80sec.cfg; see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        activation: str = "relu",
+        # None: no norm layers at all (cifar4_flex's state-dict keys: features.0/3/6); a name of
+        # layers.NORMS puts that norm after each conv ('none': an Identity, alexnet_cifar4's keys 0/4/8).
+        norm: str | None = "none",
+        width: int = 32,  # filters of conv1 and conv2; conv3 has 2 * width
+        input_size: int = 32,  # input side in pixels; sizes the classifier (32 -> 16 -> 8 -> 4)
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ):
         super().__init__()
         w = (width, width, 2 * width)
-        bias = norm == "none"
+        bias = norm in (None, "none")  # a conv followed by a norm needs no bias
 
         def conv(c_in, c_out):
-            return [nn.Conv2d(c_in, c_out, 5, padding=2, bias=bias), get_norm(norm, c_out), get_activation(activation)]
+            norm_layers = [] if norm is None else [get_norm(norm, c_out)]
+            return [nn.Conv2d(c_in, c_out, 5, padding=2, bias=bias), *norm_layers, get_activation(activation)]
 
         # cuda-convnet pools with ceil rounding: 32 -> 16 -> 8 -> 4.
         self.features = nn.Sequential(
@@ -127,20 +149,23 @@ class AlexNetCifar4(nn.Module):
             *conv(w[1], w[2]),
             nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(w[2] * 4 * 4, num_classes))
+        side = _pooled(input_size, 3)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(w[2] * side * side, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
 
-@register_model
-def alexnet_cifar4(
-    activation: str = "relu",
-    norm: str = "none",
-    width: int = 32,
-    num_classes: int = 10,
-    in_channels: int = 3,
-) -> nn.Module:
-    """The four-layer CIFAR-10 net of Krizhevsky et al. 2012, Figure 1 (inferred: cuda-convnet's
-    layers-80sec.cfg; see the module docstring). 32x32 input."""
-    return AlexNetCifar4(activation, norm, width, num_classes, in_channels)
+register_variant(
+    "alexnet_cifar4",
+    Cifar4,
+    "The four-layer CIFAR-10 net of Krizhevsky et al. 2012, Figure 1 (inferred: cuda-convnet's "
+    "layers-80sec.cfg; see the module docstring). 32x32 input.",
+    fixed={"input_size": 32},
+)
+register_variant(
+    "cifar4_flex",
+    Cifar4,
+    "Krizhevsky et al. 2012, Fig. 1's four-layer CIFAR net (as `alexnet_cifar4`, no norm layers), any input size.",
+    fixed={"norm": None},
+)

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ablate.models.layers import get_activation, get_norm, he_init
-from ablate.models.registry import register_model
+from ablate.models.registry import register_model, register_variant
 
 Shortcut = Literal["A", "B", "none"]  # declared once: the config validator reads it off the builder
 SHORTCUTS = get_args(Shortcut)
@@ -70,12 +70,16 @@ class BasicBlock(nn.Module):
         return self.act2(out)
 
 
+@register_model("cifar_resnet")
 class CifarResNet(nn.Module):
+    """He et al. 2015 §4.2 CIFAR network, any depth 6n+2; shortcut 'A', 'B' or 'none' (plain)."""
+
     def __init__(
         self,
-        depth: int = 20,
-        shortcut: str = "A",
-        width: int = 16,
+        *,
+        depth: int = 20,  # weight layers, 6n+2: n basic blocks per stage
+        shortcut: Shortcut = "A",
+        width: int = 16,  # filters of stage 1 (stages: width, 2*width, 4*width)
         activation: str = "relu",
         norm: str = "batch",
         num_classes: int = 10,
@@ -109,39 +113,17 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-@register_model
-def cifar_resnet(
-    depth: int = 20,
-    shortcut: Shortcut = "A",
-    width: int = 16,
-    activation: str = "relu",
-    norm: str = "batch",
-    num_classes: int = 10,
-    in_channels: int = 3,
-) -> nn.Module:
-    """He et al. 2015 §4.2 CIFAR network, any depth 6n+2; shortcut 'A', 'B' or 'none' (plain)."""
-    return CifarResNet(depth, shortcut, width, activation, norm, num_classes, in_channels)
-
-
-def _register_depth(depth: int, shortcut: str, prefix: str) -> None:
-    def builder(
-        width: int = 16,
-        activation: str = "relu",
-        norm: str = "batch",
-        num_classes: int = 10,
-        in_channels: int = 3,
-    ) -> nn.Module:
-        return CifarResNet(depth, shortcut, width, activation, norm, num_classes, in_channels)
-
-    name = f"{prefix}{depth}"
-    builder.__name__ = name
-    kind = "plain (no shortcuts)" if shortcut == "none" else f"residual, option-{shortcut} shortcuts"
-    builder.__doc__ = f"He et al. 2015 §4.2 CIFAR network, {depth} layers, {kind}."
-    register_model(builder)
-
-
-# Table 6 of He et al. lists 20/32/44/56/110/1202 layers.
+# Table 6 of He et al. lists 20/32/44/56/110/1202 layers; each depth is registered residual
+# (`cifar_resnet20`, option A) and plain (`cifar_plain20`), with depth and shortcut fixed.
 CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
-for _d in CIFAR_DEPTHS:
-    _register_depth(_d, "A", "cifar_resnet")
-    _register_depth(_d, "none", "cifar_plain")
+for _depth in CIFAR_DEPTHS:
+    for _prefix, _shortcut, _kind in (
+        ("cifar_resnet", "A", "residual, option-A shortcuts"),
+        ("cifar_plain", "none", "plain (no shortcuts)"),
+    ):
+        register_variant(
+            f"{_prefix}{_depth}",
+            CifarResNet,
+            f"He et al. 2015 §4.2 CIFAR network, {_depth} layers, {_kind}.",
+            fixed={"depth": _depth, "shortcut": _shortcut},
+        )

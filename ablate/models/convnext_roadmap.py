@@ -251,7 +251,15 @@ def convnext_roadmap(
     """The network of one step of Liu et al.'s ResNet-50 -> ConvNeXt-T roadmap (Table 10)."""
     if step not in ROADMAP:
         raise ValueError(f"unknown roadmap step {step!r}; valid: {', '.join(STEPS)}")
-    return RoadmapNet(ROADMAP[step], width_mult, depth_div, num_classes, in_channels, drop_path, layer_scale)
+    return RoadmapNet(
+        ROADMAP[step],
+        width_mult=width_mult,
+        depth_div=depth_div,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        drop_path=drop_path,
+        layer_scale=layer_scale,
+    )
 
 
 convnext_roadmap.choices = {"step": STEPS}  # checked by the config validator before training

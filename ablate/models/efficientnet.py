@@ -16,7 +16,7 @@ from functools import partial
 import torch.nn as nn
 
 from ablate.models.layers import get_norm
-from ablate.models.registry import register_model
+from ablate.models.registry import register_variant
 from ablate.models.zoo_inputs import NATIVE_INPUT, replace_first_conv, swap_activation
 
 # (width multiplier, depth multiplier, dropout) of B0..B7 (torchvision = the official TPU repo);
@@ -35,7 +35,16 @@ VARIANTS: dict[int, tuple[float, float, float]] = {
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 
 
-def _efficientnet(b, activation, norm, dropout, stochastic_depth_prob, num_classes, in_channels):
+def efficientnet(
+    b: int = 0,  # phi, the compound-scaling coefficient: a key of VARIANTS
+    activation: str = "silu",
+    norm: str = "batch",
+    dropout: float | None = None,  # before the classifier; None: the variant's (VARIANTS)
+    stochastic_depth_prob: float = 0.2,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+) -> nn.Module:
+    """EfficientNet-B{b} of Tan & Le 2019 (torchvision's class)."""
     from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
 
     width, depth, default_dropout = VARIANTS[b]
@@ -58,25 +67,14 @@ def _efficientnet(b, activation, norm, dropout, stochastic_depth_prob, num_class
     return replace_first_conv(model, in_channels)
 
 
-def _register(b: int) -> None:
-    def builder(
-        activation: str = "silu",
-        norm: str = "batch",
-        dropout: float = VARIANTS[b][2],
-        stochastic_depth_prob: float = 0.2,
-        num_classes: int = 1000,
-        in_channels: int = 3,
-    ) -> nn.Module:
-        return _efficientnet(b, activation, norm, dropout, stochastic_depth_prob, num_classes, in_channels)
-
-    builder.__name__ = f"efficientnet_b{b}"
-    w, d, _ = VARIANTS[b]
-    res = NATIVE_INPUT[builder.__name__][1]
-    builder.__doc__ = (
-        f"EfficientNet-B{b} of Tan & Le 2019 (torchvision's class): width x{w}, depth x{d}, {res}x{res} input."
+# `efficientnet_b{b}`: b fixed, and the variant's published dropout as the knob's default.
+for _b, (_width, _depth, _dropout) in VARIANTS.items():
+    _res = NATIVE_INPUT[f"efficientnet_b{_b}"][1]
+    register_variant(
+        f"efficientnet_b{_b}",
+        efficientnet,
+        f"EfficientNet-B{_b} of Tan & Le 2019 (torchvision's class): width x{_width}, depth x{_depth}, "
+        f"{_res}x{_res} input.",
+        fixed={"b": _b},
+        defaults={"dropout": _dropout},
     )
-    register_model(builder)
-
-
-for _b in VARIANTS:
-    _register(_b)

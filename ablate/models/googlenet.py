@@ -87,17 +87,21 @@ class AuxHead(nn.Module):
         return self.body(x)
 
 
+@register_model("googlenet")
 class GoogLeNet(nn.Module):
+    """GoogLeNet as in Szegedy et al. 2014, Table 1 (no BN, LRN, true 5x5 branch)."""
+
     def __init__(
         self,
-        activation="relu",
-        norm="none",
-        lrn=True,
-        branch3_kernel=5,
-        aux_logits=False,
-        dropout=0.4,
-        num_classes=1000,
-        in_channels=3,
+        *,
+        activation: str = "relu",
+        norm: str = "none",  # 'batch': torchvision's (BN postdates the paper)
+        lrn: bool = True,  # local response normalisation in the stem
+        branch3_kernel: int = 5,  # the "5x5" branch's kernel (3 in torchvision's, pytorch/vision#906)
+        aux_logits: bool = False,  # the two auxiliary classifiers (training mode only)
+        dropout: float = 0.4,  # before the classifier
+        num_classes: int = 1000,
+        in_channels: int = 3,
     ):
         super().__init__()
 
@@ -146,21 +150,6 @@ class GoogLeNet(nn.Module):
                 aux_out.append(self.aux[key](x))
         out = self.head(x)
         return (out, *aux_out) if aux_out else out
-
-
-@register_model
-def googlenet(
-    activation: str = "relu",
-    norm: str = "none",
-    lrn: bool = True,
-    branch3_kernel: int = 5,
-    aux_logits: bool = False,
-    dropout: float = 0.4,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-) -> nn.Module:
-    """GoogLeNet as in Szegedy et al. 2014, Table 1 (no BN, LRN, true 5x5 branch)."""
-    return GoogLeNet(activation, norm, lrn, branch3_kernel, aux_logits, dropout, num_classes, in_channels)
 
 
 @register_model

@@ -129,9 +129,19 @@ def _pool(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown pool {kind!r}; valid: avg, lecun, max")
 
 
+@register_model("lenet5")
 class LeNet5(nn.Module):
+    """LeNet-5 of LeCun et al. 1998 (32x32 input, C3 table, RBF output): 60,000 trainable params."""
+
     def __init__(
-        self, activation="lecun_tanh", pool="lecun", c3_table=True, output="rbf", num_classes=10, in_channels=1
+        self,
+        *,
+        activation: str = "lecun_tanh",  # 1.7159 tanh(2a/3), or a name of layers.ACTIVATIONS
+        pool: Literal["lecun", "avg", "max"] = "lecun",  # 'lecun': trainable subsampling (S2, S4)
+        c3_table: bool = True,  # C3 reads the S2 maps of Table I; False: all of them
+        output: Literal["rbf", "linear"] = "rbf",  # fixed RBF prototypes, or a trained 84 -> classes layer
+        num_classes: int = 10,
+        in_channels: int = 1,
     ):
         super().__init__()
         if activation != "lecun_tanh" and activation not in ACTIVATIONS:
@@ -161,23 +171,20 @@ class LeNet5(nn.Module):
         return self.output(self.f6(self.features(x)))
 
 
-@register_model
-def lenet5(
-    activation: str = "lecun_tanh",
-    pool: Literal["lecun", "avg", "max"] = "lecun",
-    c3_table: bool = True,
-    output: Literal["rbf", "linear"] = "rbf",
-    num_classes: int = 10,
-    in_channels: int = 1,
-) -> nn.Module:
-    """LeNet-5 of LeCun et al. 1998 (32x32 input, C3 table, RBF output): 60,000 trainable params."""
-    return LeNet5(activation, pool, c3_table, output, num_classes, in_channels)
-
-
+@register_model("lenet5_28")
 class LeNet5Small(nn.Module):
-    """The seed's 28x28 LeNet-5: two 5x5 convs without padding, two pools, three FC layers."""
+    """The 28x28 LeNet-5 of the seed's table (000_d3f32fda5f8ed65b.txt): 44,426 parameters; two
+    5x5 convs without padding, two pools, three FC layers."""
 
-    def __init__(self, activation="tanh", pool="avg", num_classes=10, in_channels=1, input_size=28):
+    def __init__(
+        self,
+        *,
+        activation: str = "tanh",
+        pool: Literal["avg", "max"] = "avg",
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,  # input side in pixels; sizes the classifier (28 -> 24 -> 12 -> 8 -> 4)
+    ):
         super().__init__()
         if pool not in ("avg", "max"):
             raise ValueError(f"unknown pool {pool!r}; valid: avg, max")
@@ -202,15 +209,3 @@ class LeNet5Small(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
-
-
-@register_model
-def lenet5_28(
-    activation: str = "tanh",
-    pool: Literal["avg", "max"] = "avg",
-    num_classes: int = 10,
-    in_channels: int = 1,
-    input_size: int = 28,
-) -> nn.Module:
-    """The 28x28 LeNet-5 of the seed's table (000_d3f32fda5f8ed65b.txt): 44,426 parameters."""
-    return LeNet5Small(activation, pool, num_classes, in_channels, input_size)

@@ -33,17 +33,21 @@ from ablate.models.layers import get_activation, get_norm
 from ablate.models.registry import register_model
 
 
+@register_model("mnist_cnn")
 class MnistCNN(nn.Module):
+    """The seed's "Our CNN" (inferred architecture, 206,922 parameters; see the module docstring)."""
+
     def __init__(
         self,
-        width=16,
-        hidden=128,
-        kernel_size=3,
-        activation="relu",
-        norm="none",
-        num_classes=10,
-        in_channels=1,
-        input_size=28,
+        *,
+        width: int = 16,  # filters of conv1; conv2 has 2 * width
+        hidden: int = 128,  # units of the first FC layer
+        kernel_size: int = 3,  # odd ('same' padding)
+        activation: str = "relu",
+        norm: str = "none",
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,  # input side in pixels; sizes the classifier (two 2x2 pools)
     ):
         super().__init__()
         if kernel_size % 2 == 0:
@@ -72,21 +76,6 @@ class MnistCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model
-def mnist_cnn(
-    width: int = 16,
-    hidden: int = 128,
-    kernel_size: int = 3,
-    activation: str = "relu",
-    norm: str = "none",
-    num_classes: int = 10,
-    in_channels: int = 1,
-    input_size: int = 28,
-) -> nn.Module:
-    """The seed's "Our CNN" (inferred architecture, 206,922 parameters; see the module docstring)."""
-    return MnistCNN(width, hidden, kernel_size, activation, norm, num_classes, in_channels, input_size)
-
-
 class ResBlock(nn.Module):
     """y = act(F(x) + x), F = conv-norm-act-conv(-norm); the shortcut is the identity (same shape)."""
 
@@ -105,17 +94,22 @@ class ResBlock(nn.Module):
         return self.act2(out + x if self.shortcut else out)
 
 
+@register_model("simple_resnet")
 class SimpleResNet(nn.Module):
+    """The seed's SimpleResNet (inferred architecture, 56,170 parameters; see the module docstring).
+    `shortcut=False` is its plain twin."""
+
     def __init__(
         self,
-        width=32,
-        blocks=3,
-        norms_per_block=1,
-        shortcut=True,
-        activation="relu",
-        norm="batch",
-        num_classes=10,
-        in_channels=1,
+        *,
+        width: int = 32,  # channels throughout
+        blocks: int = 3,  # residual blocks of two 3x3 convs
+        norms_per_block: Literal[1, 2] = 1,  # 1 reproduces the seed's count; 2 is the textbook block
+        shortcut: bool = True,
+        activation: str = "relu",
+        norm: str = "batch",
+        num_classes: int = 10,
+        in_channels: int = 1,
     ):
         super().__init__()
         if norms_per_block not in (1, 2):
@@ -132,19 +126,3 @@ class SimpleResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
-
-
-@register_model
-def simple_resnet(
-    width: int = 32,
-    blocks: int = 3,
-    norms_per_block: Literal[1, 2] = 1,
-    shortcut: bool = True,
-    activation: str = "relu",
-    norm: str = "batch",
-    num_classes: int = 10,
-    in_channels: int = 1,
-) -> nn.Module:
-    """The seed's SimpleResNet (inferred architecture, 56,170 parameters; see the module docstring).
-    `shortcut=False` is its plain twin."""
-    return SimpleResNet(width, blocks, norms_per_block, shortcut, activation, norm, num_classes, in_channels)

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ablate.models.layers import get_activation, get_norm
-from ablate.models.registry import register_model
+from ablate.models.registry import register_model, register_variant
 from ablate.models.zoo_inputs import norm_factory, replace_first_conv, swap_activation
 
 # Table 1 of Howard et al.: (output channels, stride) of the 13 depthwise separable layers.
@@ -49,17 +49,21 @@ def _conv_norm_act(c_in, c_out, k, stride, groups, activation, norm):
     ]
 
 
+@register_model("mobilenet_v1")
 class MobileNetV1(nn.Module):
+    """MobileNet v1 of Howard et al. 2017 (alpha = width_mult; rho: feed 224*rho inputs)."""
+
     def __init__(
         self,
-        width_mult=1.0,
-        conv="separable",
-        kernel_size=3,
-        activation="relu",
-        norm="batch",
-        dropout=0.001,
-        num_classes=1000,
-        in_channels=3,
+        *,
+        width_mult: float = 1.0,  # alpha: scales every layer's channels (at least 8)
+        conv: str = "separable",  # 'standard': Table 4's "Conv MobileNet" twin
+        kernel_size: int = 3,  # the spatial (depthwise) convs' kernel
+        activation: str = "relu",
+        norm: str = "batch",
+        dropout: float = 0.001,  # before the classifier
+        num_classes: int = 1000,
+        in_channels: int = 3,
     ):
         super().__init__()
         if conv not in ("separable", "standard"):
@@ -84,21 +88,6 @@ class MobileNetV1(nn.Module):
 
 
 @register_model
-def mobilenet_v1(
-    width_mult: float = 1.0,
-    conv: str = "separable",
-    kernel_size: int = 3,
-    activation: str = "relu",
-    norm: str = "batch",
-    dropout: float = 0.001,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-) -> nn.Module:
-    """MobileNet v1 of Howard et al. 2017 (alpha = width_mult; rho: feed 224*rho inputs)."""
-    return MobileNetV1(width_mult, conv, kernel_size, activation, norm, dropout, num_classes, in_channels)
-
-
-@register_model
 def mobilenet_v2(
     width_mult: float = 1.0,
     activation: str = "relu6",
@@ -117,7 +106,16 @@ def mobilenet_v2(
     return replace_first_conv(model, in_channels)
 
 
-def _mobilenet_v3(arch, width_mult, norm, dropout, num_classes, in_channels) -> nn.Module:
+def mobilenet_v3(
+    arch: str = "mobilenet_v3_large",  # torchvision's configuration: mobilenet_v3_large | mobilenet_v3_small
+    width_mult: float = 1.0,
+    norm: str = "batch",
+    dropout: float = 0.2,  # before the classifier
+    num_classes: int = 1000,
+    in_channels: int = 3,
+) -> nn.Module:
+    """MobileNet v3 of Howard et al. 2019 (torchvision's class); v3 mixes ReLU and hard-swish by
+    design, so it has no activation knob."""
     from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
 
     setting, last_channel = _mobilenet_v3_conf(arch, width_mult=width_mult)
@@ -126,25 +124,10 @@ def _mobilenet_v3(arch, width_mult, norm, dropout, num_classes, in_channels) -> 
     return replace_first_conv(model, in_channels)
 
 
-@register_model
-def mobilenet_v3_large(
-    width_mult: float = 1.0,
-    norm: str = "batch",
-    dropout: float = 0.2,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-) -> nn.Module:
-    """MobileNet v3-Large of Howard et al. 2019 (torchvision's class)."""
-    return _mobilenet_v3("mobilenet_v3_large", width_mult, norm, dropout, num_classes, in_channels)
-
-
-@register_model
-def mobilenet_v3_small(
-    width_mult: float = 1.0,
-    norm: str = "batch",
-    dropout: float = 0.2,
-    num_classes: int = 1000,
-    in_channels: int = 3,
-) -> nn.Module:
-    """MobileNet v3-Small of Howard et al. 2019 (torchvision's class)."""
-    return _mobilenet_v3("mobilenet_v3_small", width_mult, norm, dropout, num_classes, in_channels)
+for _size in ("large", "small"):
+    register_variant(
+        f"mobilenet_v3_{_size}",
+        mobilenet_v3,
+        f"MobileNet v3-{_size.capitalize()} of Howard et al. 2019 (torchvision's class).",
+        fixed={"arch": f"mobilenet_v3_{_size}"},
+    )

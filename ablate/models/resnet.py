@@ -22,7 +22,7 @@ import torch.nn as nn
 
 from ablate.models.cifar_resnet import SHORTCUTS, BasicBlock, make_shortcut
 from ablate.models.layers import get_activation, get_norm, he_init
-from ablate.models.registry import register_model
+from ablate.models.registry import register_variant
 
 # Blocks per stage (Table 1) and the block kind.
 DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -62,16 +62,19 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
+    """ResNet of He et al. 2015, Table 1: any depth of `DEPTHS`, V1 or V1.5, any shortcut option."""
+
     def __init__(
         self,
-        depth=50,
-        variant="v1.5",
-        shortcut="B",
-        width=64,
-        activation="relu",
-        norm="batch",
-        num_classes=1000,
-        in_channels=3,
+        *,
+        depth: int = 50,  # a key of DEPTHS (Table 1)
+        variant: str = "v1.5",  # 'v1.5': bottleneck stride on the 3x3 (torchvision); 'v1': on the 1x1
+        shortcut: str = "B",
+        width: int = 64,  # stem filters and stage-1 planes (stages: width * 1, 2, 4, 8)
+        activation: str = "relu",
+        norm: str = "batch",
+        num_classes: int = 1000,
+        in_channels: int = 3,
     ):
         super().__init__()
         if depth not in DEPTHS:
@@ -108,25 +111,18 @@ class ResNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def _register(depth: int, variant: str) -> None:
-    def builder(
-        shortcut: str = "B",
-        width: int = 64,
-        activation: str = "relu",
-        norm: str = "batch",
-        num_classes: int = 1000,
-        in_channels: int = 3,
-    ) -> nn.Module:
-        return ResNet(depth, variant, shortcut, width, activation, norm, num_classes, in_channels)
-
-    suffix = "_v1" if variant == "v1" else ""
-    builder.__name__ = f"resnet{depth}{suffix}"
-    where = "first 1x1 conv (V1, the paper)" if suffix else "3x3 conv (torchvision's V1.5)"
-    builder.__doc__ = f"ResNet-{depth} of He et al. 2015, Table 1; bottleneck stride on the {where}."
-    register_model(builder)
-
-
+# `resnet{depth}` is V1.5 (torchvision's), `resnet{depth}_v1` the paper's; depth and variant fixed.
 for _depth in DEPTHS:
-    _register(_depth, "v1.5")
+    register_variant(
+        f"resnet{_depth}",
+        ResNet,
+        f"ResNet-{_depth} of He et al. 2015, Table 1; bottleneck stride on the 3x3 conv (torchvision's V1.5).",
+        fixed={"depth": _depth, "variant": "v1.5"},
+    )
 for _depth in (50, 101, 152):
-    _register(_depth, "v1")
+    register_variant(
+        f"resnet{_depth}_v1",
+        ResNet,
+        f"ResNet-{_depth} of He et al. 2015, Table 1; bottleneck stride on the first 1x1 conv (V1, the paper).",
+        fixed={"depth": _depth, "variant": "v1"},
+    )

@@ -1,10 +1,5 @@
-"""Small plain CNNs for the activation, kernel and BatchNorm ablations (issue 4).
-
-`cifar4_flex`: the four-weight-layer CIFAR-10 network of Krizhevsky et al. 2012, Figure 1 (ReLU vs
-tanh), as the zoo's `alexnet_cifar4` builds it (cuda-convnet's layers-80sec.cfg: three 5x5 convs of
-32, 32, 64 filters with pad 2, 3x3/2 pooling after each (max, avg, avg), one fully connected layer),
-except that the classifier is sized from `input_size`, so the same net also runs on the 8x8 digits
-of the quick profiles (8 -> 4 -> 2 -> 1). At 32x32 it equals `alexnet_cifar4` (89,578 parameters).
+"""Small plain CNNs for the kernel and BatchNorm ablations (issue 4); the activation experiment's
+four-layer CIFAR net (`cifar4_flex`) is Krizhevsky et al.'s, in alexnet.py.
 
 `kernel_net`: a VGG-style net (Simonyan & Zisserman 2014, §2.3) whose convolution *units* are
 either a stack of `unit_depth` 3x3 convs or one `unit_kernel` x `unit_kernel` conv with the same
@@ -28,59 +23,22 @@ from ablate.models.layers import get_activation, get_norm, he_init
 from ablate.models.registry import register_model
 
 
-def _pooled(size: int, times: int) -> int:
-    for _ in range(times):  # kernel 3, stride 2, pad 1 (cuda-convnet's ceil rounding)
-        size = (size + 2 - 3) // 2 + 1
-    return size
-
-
-class Cifar4(nn.Module):
-    def __init__(self, activation="relu", width=32, input_size=32, num_classes=10, in_channels=3):
-        super().__init__()
-        w = (width, width, 2 * width)
-
-        def conv(c_in, c_out):
-            return [nn.Conv2d(c_in, c_out, 5, padding=2), get_activation(activation)]
-
-        self.features = nn.Sequential(
-            *conv(in_channels, w[0]),
-            nn.MaxPool2d(3, 2, padding=1),
-            *conv(w[0], w[1]),
-            nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-            *conv(w[1], w[2]),
-            nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-        )
-        side = _pooled(input_size, 3)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(w[2] * side * side, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-
-@register_model
-def cifar4_flex(
-    activation: str = "relu",
-    width: int = 32,
-    input_size: int = 32,
-    num_classes: int = 10,
-    in_channels: int = 3,
-) -> nn.Module:
-    """Krizhevsky et al. 2012, Fig. 1's four-layer CIFAR net (as `alexnet_cifar4`), any input size."""
-    return Cifar4(activation, width, input_size, num_classes, in_channels)
-
-
+@register_model("kernel_net")
 class KernelNet(nn.Module):
+    """VGG-style units of `unit_depth` convs of size `unit_kernel` (Simonyan & Zisserman 2014)."""
+
     def __init__(
         self,
-        unit_kernel=3,
-        unit_depth=2,
-        units_per_stage=1,
-        stages=2,
-        width=32,
-        activation="relu",
-        norm="none",
-        num_classes=10,
-        in_channels=3,
+        *,
+        unit_kernel: int = 3,  # odd side of each conv of a unit
+        unit_depth: int = 2,  # convs per unit: 2 x 3x3 has the receptive field of one 5x5
+        units_per_stage: int = 1,
+        stages: int = 2,  # stage i has width * 2**i channels; a 2x2 max pool between stages
+        width: int = 32,  # channels of the stem and of stage 1
+        activation: str = "relu",
+        norm: str = "none",
+        num_classes: int = 10,
+        in_channels: int = 3,
     ):
         super().__init__()
         if unit_kernel % 2 == 0 or unit_kernel < 1 or unit_depth < 1:
@@ -110,24 +68,6 @@ class KernelNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-
-@register_model
-def kernel_net(
-    unit_kernel: int = 3,
-    unit_depth: int = 2,
-    units_per_stage: int = 1,
-    stages: int = 2,
-    width: int = 32,
-    activation: str = "relu",
-    norm: str = "none",
-    num_classes: int = 10,
-    in_channels: int = 3,
-) -> nn.Module:
-    """VGG-style units of `unit_depth` convs of size `unit_kernel` (Simonyan & Zisserman 2014)."""
-    return KernelNet(
-        unit_kernel, unit_depth, units_per_stage, stages, width, activation, norm, num_classes, in_channels
-    )
 
 
 def receptive_field(model: nn.Module) -> int:

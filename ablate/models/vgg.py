@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ablate.models.layers import get_activation, get_norm
-from ablate.models.registry import register_model
+from ablate.models.registry import register_variant
 
 # Convs per stage (5 stages, a max pool after each); depth = sum + 3 FC layers.
 STAGES: dict[int, tuple[int, ...]] = {
@@ -32,17 +32,20 @@ STAGES: dict[int, tuple[int, ...]] = {
 
 
 class VGG(nn.Module):
+    """VGG of Simonyan & Zisserman 2014, Table 1: any configuration of `STAGES`, with or without BN."""
+
     def __init__(
         self,
-        depth=16,
-        activation="relu",
-        norm="none",
-        kernel_size=3,
-        width=64,
-        fc_width=4096,
-        dropout=0.5,
-        num_classes=1000,
-        in_channels=3,
+        *,
+        depth: int = 16,  # a key of STAGES: 11 (A), 13 (B), 16 (D), 19 (E)
+        activation: str = "relu",
+        norm: str = "none",  # 'batch': the _bn variants (torchvision's; BN postdates the paper)
+        kernel_size: int = 3,  # every conv's kernel, odd ('same' padding); 3 in the paper
+        width: int = 64,  # first-stage filters, doubling per stage up to 8 * width
+        fc_width: int = 4096,  # units of FC6 and FC7
+        dropout: float = 0.5,  # before FC7 and FC8
+        num_classes: int = 1000,
+        in_channels: int = 3,
     ):
         super().__init__()
         if depth not in STAGES:
@@ -84,27 +87,13 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-def _register(depth: int, norm: str) -> None:
-    def builder(
-        activation: str = "relu",
-        norm: str = norm,
-        kernel_size: int = 3,
-        width: int = 64,
-        fc_width: int = 4096,
-        dropout: float = 0.5,
-        num_classes: int = 1000,
-        in_channels: int = 3,
-    ) -> nn.Module:
-        return VGG(depth, activation, norm, kernel_size, width, fc_width, dropout, num_classes, in_channels)
-
-    suffix = "_bn" if norm == "batch" else ""
-    builder.__name__ = f"vgg{depth}{suffix}"
-    builder.__doc__ = f"VGG-{depth} of Simonyan & Zisserman 2014" + (
-        " with BatchNorm after every conv." if suffix else "."
-    )
-    register_model(builder)
-
-
+# `vgg{depth}` and `vgg{depth}_bn`: the depth fixed; the _bn variants default to norm 'batch'.
 for _depth in STAGES:
-    _register(_depth, "none")
-    _register(_depth, "batch")
+    register_variant(f"vgg{_depth}", VGG, f"VGG-{_depth} of Simonyan & Zisserman 2014.", fixed={"depth": _depth})
+    register_variant(
+        f"vgg{_depth}_bn",
+        VGG,
+        f"VGG-{_depth} of Simonyan & Zisserman 2014 with BatchNorm after every conv.",
+        fixed={"depth": _depth},
+        defaults={"norm": "batch"},
+    )

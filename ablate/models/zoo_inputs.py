@@ -3,7 +3,8 @@
 The native input is what the model's paper feeds it; the claims table measures compute and shapes
 there, and the zoo tests run every model on it (or on a smaller size where the architecture allows).
 Names not listed fall back by prefix (the CIFAR nets of He et al. are 3x32x32), then to the
-builder's own `in_channels` / `input_size` defaults.
+model's own `in_channels` / `input_size` (its defaults, or what its variant fixes), so a small net
+that declares those knobs is not listed twice.
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ablate.models.layers import ACTIVATIONS, get_activation, get_norm
+from ablate.models.registry import builder_params, get_builder
 
 # (channels, height, width) of one input image, batch dimension excluded.
 NATIVE_INPUT: dict[str, tuple[int, int, int]] = {
     "lenet5": (1, 32, 32),  # LeCun et al. 1998: 28x28 digits padded to 32x32
-    "lenet5_28": (1, 28, 28),
-    "mnist_cnn": (1, 28, 28),
-    "simple_resnet": (1, 28, 28),
+    "simple_resnet": (1, 28, 28),  # global average pooling: no input_size knob to read it from
     "alexnet": (3, 227, 227),  # the paper says 224, but 11x11/4 without padding needs 227 for 55
     "alexnet_onetower": (3, 224, 224),  # torchvision pads conv1 by 2 instead
-    "alexnet_cifar4": (3, 32, 32),
     "mobilenet_v1": (3, 224, 224),  # times the resolution multiplier rho
     # EfficientNet-B0..B7: Tan & Le 2019 / the official TPU repo's resolutions (224 ... 600).
     "efficientnet_b0": (3, 224, 224),
@@ -47,16 +46,15 @@ _PREFIX_INPUT: tuple[tuple[str, tuple[int, int, int]], ...] = (
 
 def native_input_shape(name: str) -> tuple[int, int, int]:
     """(C, H, W) of the input the model `name` was designed for. Models not listed here (the
-    small ablation nets) take their builder's defaults: `in_channels` (else 3) and `input_size`
-    (else 32, the CIFAR size)."""
+    small ablation nets) take their own `in_channels` (else 3) and `input_size` (else 32, the
+    CIFAR size): the knob's default or the value their variant fixes."""
     if name in NATIVE_INPUT:
         return NATIVE_INPUT[name]
     for prefix, shape in _PREFIX_INPUT:
         if name.startswith(prefix):
             return shape
-    from ablate.models.registry import builder_params
 
-    params = builder_params(name)  # raises for an unknown model, listing the valid ones
+    params = {**builder_params(name), **getattr(get_builder(name), "fixed", {})}  # unknown: raises
     side = params.get("input_size", 32)
     return params.get("in_channels", 3), side, side
 

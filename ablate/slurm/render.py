@@ -334,20 +334,8 @@ def _render_packed(
         + (f" of {total_cells}" if total_cells is not None else "")
         + f" ({len(chunk.cells)} tasks of up to {s.cells_per_task} cells)"
     )
-    lines = _header(s, chunk.array_spec, comment, 1)
+    lines = _header(s, chunk.array_spec, comment, 1) + _group_table(chunk, groups, run_ids)
     lines += [
-        "# Group index = SLURM_ARRAY_TASK_ID + OFFSET; each group's cells train at once on this task.",
-        f"OFFSET={chunk.offset}",
-        "GROUP=$((SLURM_ARRAY_TASK_ID + OFFSET))",
-        'case "$GROUP" in',
-    ]
-    for g in chunk.cells:
-        cells = " ".join(str(c) for c in groups[g])
-        ids = " ".join(_q(run_ids[c]) for c in groups[g])
-        lines.append(f"    {g}) CELLS=({cells}); RUN_IDS=({ids}) ;;")
-    lines += [
-        '    *) echo "[ablate] no cells for group $GROUP" >&2; exit 2 ;;',
-        "esac",
         "# Torch threads: this task's CPUs (nproc follows the affinity mask) split among its cells.",
         'THREADS=$(( $(nproc) / ${#CELLS[@]} )); [ "$THREADS" -ge 1 ] || THREADS=1',
         "PIDS=()",
@@ -372,6 +360,21 @@ def _render_packed(
         'exit "$STATUS"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _group_table(chunk: ArrayChunk, groups: Sequence[Sequence[int]], run_ids: Mapping[int, str]) -> list[str]:
+    """The script lines that give a packed task its cells and their run ids (a bash `case`)."""
+    lines = [
+        "# Group index = SLURM_ARRAY_TASK_ID + OFFSET; each group's cells train at once on this task.",
+        f"OFFSET={chunk.offset}",
+        "GROUP=$((SLURM_ARRAY_TASK_ID + OFFSET))",
+        'case "$GROUP" in',
+    ]
+    for g in chunk.cells:
+        cells = " ".join(str(c) for c in groups[g])
+        ids = " ".join(_q(run_ids[c]) for c in groups[g])
+        lines.append(f"    {g}) CELLS=({cells}); RUN_IDS=({ids}) ;;")
+    return lines + ['    *) echo "[ablate] no cells for group $GROUP" >&2; exit 2 ;;', "esac"]
 
 
 def _wrap(words: list[str]) -> list[str]:

@@ -26,11 +26,15 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+import yaml
 
 from ablate import config as C
+from ablate.data.datamodule import TrainBatches
 from ablate.train.builders import build_callbacks, build_data_and_network, build_module, build_trainer, quiet_lightning
 from ablate.train.module import error_rate
 from ablate.train.optim import build_optimizer
+
+REPO = Path(__file__).resolve().parents[2]  # the checkout: workers run `python -m ablate...` from it
 
 # The degradation paper grid (He et al. 2015 §4.2): plain and residual nets of these depths,
 # 3 seeds, 64,000 steps of 128 images.
@@ -73,7 +77,6 @@ def build(spec: dict, device, seed: int = 0, knobs: dict | None = None, max_step
 
 def _batches(dm, device, batch: int, seed: int):
     """Endless training batches through ablate's own data path (device-resident, batched augment)."""
-    from ablate.data.datamodule import TrainBatches
 
     t = dm.tensors(device)
     step = [0]
@@ -172,43 +175,19 @@ def compare(spec: dict, rounds: int, warmup: int, steps: int, log=print) -> dict
 def fixed_cost(spec: dict, per_step_s: float, steps: int, workdir: Path) -> dict:
     """A whole `python -m ablate run --cell 0` of `steps` steps as a user runs it, minus those steps;
     also the bare import time and the final evaluation, measured on their own. One CPU (affinity)."""
-    import yaml
-
-    repo = Path(__file__).resolve().parent.parent
+    repo = REPO
     one_cpu = _one_cpu_preexec()
+    imports = "import torch, lightning.pytorch, ablate.train.run, ablate.data.datamodule, ablate.models"
     t = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import torch, lightning.pytorch, ablate.train.run, ablate.train.module, "
-            "ablate.data.datamodule, ablate.models",
-        ],
-        cwd=repo,
-        check=True,
-        preexec_fn=one_cpu,
-    )
-    imports = time.perf_counter() - t
-    grid = {
-        "base": {
-            "model.name": "cifar_resnet",
-            "model.depth": spec["depth"],
-            "model.width": spec["width"],
-            "data": {"name": spec["data"], "batch_size": spec["batch"], "augment": "crop_flip"},
-            "train": {"max_steps": steps, "log_every": 10, "eval_every": 0, "checkpoint_every": 0},
-        },
-        "arms": {"bench": {}},
-        "seeds": [0],
-        "profiles": {"bench": {}},
-    }
-    path = workdir / "benchgrid.yaml"
-    path.write_text(yaml.safe_dump(grid, sort_keys=False))
+    subprocess.run([sys.executable, "-c", imports], cwd=repo, check=True, preexec_fn=one_cpu)
+    imports_s = time.perf_counter() - t
+    accelerator = "gpu" if spec["device"].startswith("cuda") else "cpu"
     cmd = [
         sys.executable,
         "-m",
         "ablate",
         "run",
-        str(path),
+        str(_bench_grid(spec, steps, workdir)),
         "--cell",
         "0",
         "--results-dir",
@@ -217,7 +196,7 @@ def fixed_cost(spec: dict, per_step_s: float, steps: int, workdir: Path) -> dict
         "off",
         "--no-progress",
         "--accelerator",
-        "gpu" if spec["device"].startswith("cuda") else "cpu",
+        accelerator,
         "--devices",
         "1",
     ]
@@ -225,14 +204,24 @@ def fixed_cost(spec: dict, per_step_s: float, steps: int, workdir: Path) -> dict
         cmd += ["--data-dir", spec["data_dir"]]
     t = time.perf_counter()
     subprocess.run(cmd, cwd=repo, check=True, preexec_fn=one_cpu, capture_output=True)
-    cell = time.perf_counter() - t
+    cell_s = time.perf_counter() - t
     return {
-        "cell_s": cell,
+        "cell_s": cell_s,
         "steps": steps,
-        "fixed_s": cell - steps * per_step_s,
-        "imports_s": imports,
+        "fixed_s": cell_s - steps * per_step_s,
+        "imports_s": imports_s,
         "final_eval_s": final_eval_time(spec),
     }
+
+
+def _bench_grid(spec: dict, steps: int, workdir: Path) -> Path:
+    """An experiment file of one cell: the benchmark's config, no evaluation or checkpoint inside."""
+    cfg = bench_config(spec, steps)
+    train = {**cfg["train"], "checkpoint_every": 0}
+    base = {"model": cfg["model"], "data": cfg["data"], "train": train}
+    path = workdir / "benchgrid.yaml"
+    path.write_text(yaml.safe_dump({"base": base, "arms": {"bench": {}}, "seeds": [0], "profiles": {"bench": {}}}))
+    return path
 
 
 def _one_cpu_preexec():
@@ -291,11 +280,7 @@ def packed_rate(spec: dict, depth: int, k: int, warmup: int, steps: int, workdir
                 "threads": threads,
             }
         )
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "ablate.train.benchmark", args], cwd=Path(__file__).resolve().parent.parent
-            )
-        )
+        procs.append(subprocess.Popen([sys.executable, "-m", "ablate.train.benchmark", args], cwd=REPO))
     while len(list(folder.glob("ready-*"))) < k:
         if any(p.poll() not in (None, 0) for p in procs):
             raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k})")

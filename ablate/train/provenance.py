@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGES = ("torch", "torchvision", "lightning", "torchmetrics", "wandb", "numpy", "scikit-learn", "ablate")
-REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "torchvision", "lightning", "torchmetrics", "wandb", "numpy", "scikit-learn", "ablate-cnn")
+REPO = Path(__file__).resolve().parents[2]  # ablate/train/provenance.py -> the checkout
 MAX_DIFF_BYTES = 1_000_000  # keep provenance files small; a larger diff is truncated and flagged
 
 

@@ -80,14 +80,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     """One attempt at a cell: record what it starts from, build, fit, summarise, write the result."""
     quiet_lightning()
     set_torch_threads(opts.threads)  # the CPUs SLURM / the affinity mask gave us, not the machine's
-    meta = {
-        "experiment": experiment.name,
-        "profile": experiment.profile,
-        "arm": cell.arm,
-        "seed": cell.seed,
-        "run_id": cell.run_id,
-        "index": cell.index,
-    }
+    meta = cell_meta(experiment, cell)
     writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
     resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer)
     pl.seed_everything(cell.seed, workers=True, verbose=False)
@@ -119,10 +112,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
         _check_finished(trainer, module, train["max_steps"], out)
-        summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step)
-        if ema is not None and module.diverged_at is None:  # the EMA's errors on the full splits, in eval mode
-            for split in ("train", "val", "test"):
-                summary[f"final_{split}_error_ema"] = error_rate(ema.ema.module, dm.eval_batches(split, module.device))
+        summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, ema)
         if logger is not None and trainer.is_global_zero:  # other ranks hold a dummy W&B run
             logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
             summary["wandb_run_id"] = tracking.wandb_run_id(experiment.name, cell.run_id)
@@ -135,6 +125,12 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         for hpc in out.glob("hpc_ckpt_*.ckpt"):  # pre-emption checkpoints: superseded by the result
             hpc.unlink()
     return summary
+
+
+def cell_meta(experiment: Experiment, cell: Cell) -> dict:
+    """What names a run, in its config.json, summary.json and W&B config."""
+    keys = ("experiment", "profile", "arm", "seed", "run_id", "index")
+    return dict(zip(keys, (experiment.name, experiment.profile, cell.arm, cell.seed, cell.run_id, cell.index)))
 
 
 def _start_attempt(out: Path, meta: dict, cfg: dict, writer: bool) -> tuple[Path | None, int]:
@@ -166,14 +162,17 @@ def _check_finished(trainer, module, max_steps: int, out: Path) -> None:
     )
 
 
-def _summarize(trainer, module, dm, recorder, meta, resumed_from_step) -> dict:
-    """Final numbers: errors on the full train/val/test splits in eval mode, plus bookkeeping."""
+def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, ema=None) -> dict:
+    """Final numbers: errors on the full train/val/test splits in eval mode (and of the EMA of the
+    weights, when the recipe keeps one), plus bookkeeping."""
     device = module.device
     model = module.model if not module.channels_last else module
     diverged = module.diverged_at is not None
     errors = {}
     for split in ("train", "val", "test"):
         errors[f"final_{split}_error"] = float("nan") if diverged else error_rate(model, dm.eval_batches(split, device))
+        if ema is not None and not diverged:
+            errors[f"final_{split}_error_ema"] = error_rate(ema.ema.module, dm.eval_batches(split, device))
     train_records = [r for r in recorder.records if "train/error" in r]
     last = train_records[-max(1, len(train_records) // 10) :]  # the last ~10% of the run
     return {

@@ -164,71 +164,82 @@ def parse_claims(
     """The experiment's claims, validated; `config_keys`: the dotted keys of the grid's configs
     (what a selector may name); `extra_metrics`: columns the experiment's analysis module adds."""
     raw_claims = spec.get("claims")
-    arms, profiles = list(spec["arms"]), list(spec["profiles"])
-    extra = extra_metrics or {}
     if raw_claims is None:
-        first = Side(arm=arms[0])
-        m = RUN_METRICS[DEFAULT_METRIC]
-        return [
-            Claim(
-                f"{arm}-vs-{arms[0]}",
-                _default_text(m, Side(arm=arm), first, "differ", 0, None),
-                m,
-                None,
-                Side(arm=arm),
-                first,
-                "differ",
-            )
-            for arm in arms[1:]
-        ]
+        return default_claims(list(spec["arms"]))
     if not isinstance(raw_claims, list):
         raise ClaimError(f"{path}: key 'claims' must be a list of claims, got {type(raw_claims).__name__}")
     out, seen = [], set()
     for i, raw in enumerate(raw_claims):
-        where = f"claims[{i}]"
-        if not isinstance(raw, dict):
-            raise _fail(path, where, f"a claim must be a mapping with keys {', '.join(CLAIM_KEYS)}")
-        for key in raw:
-            if key not in CLAIM_KEYS:
-                raise _fail(path, where, f"unknown key {key!r}; valid: {', '.join(CLAIM_KEYS)}")
-        for key in ("id", "metric", "a", "b", "expect"):
-            if key not in raw:
-                raise _fail(path, where, f"key {key!r} is required")
-        cid = raw["id"]
-        if not isinstance(cid, str) or not NAME.fullmatch(cid):
-            raise _fail(path, where, f"key 'id': {cid!r} must match {NAME.pattern}")
-        if cid in seen:
-            raise _fail(path, where, f"key 'id': {cid!r} is used by an earlier claim")
-        seen.add(cid)
-        where = f"claims[{i}] ({cid})"
-        metric, curve = _metric(path, where, raw["metric"], extra)
-        a = _side(path, where, "a", raw["a"], arms, config_keys)
-        b = _side(path, where, "b", raw["b"], arms, config_keys)
-        expect = raw["expect"]
-        if expect not in EXPECT:
-            raise _fail(path, where, f"key 'expect': {expect!r} is not one of {', '.join(EXPECT)}")
-        by = _number(path, where, "by", raw.get("by", 0.0))
-        if expect in ("equal", "at_most", "at_least") and by == 0:
-            raise _fail(path, where, f"key 'by' (the margin δ of {expect!r}) is required and must be > 0")
-        if "by" in raw and expect not in MARGINED:
-            raise _fail(path, where, f"key 'by' applies to expect {', '.join(MARGINED)}, not {expect!r}")
-        ratio = None
-        if expect.startswith("ratio_"):
-            if "ratio" not in raw:
-                raise _fail(path, where, f"key 'ratio' (r of {expect}) is required")
-            ratio = _number(path, where, "ratio", raw["ratio"], positive=True)
-        elif "ratio" in raw:
-            raise _fail(path, where, f"key 'ratio' applies to expect ratio_at_least, ratio_at_most, not {expect!r}")
-        diverged = raw.get("diverged", "worst")
-        if diverged not in DIVERGED:
-            raise _fail(path, where, f"key 'diverged': {diverged!r} is not one of {', '.join(DIVERGED)}")
-        claim_profiles = raw.get("profiles") or []
-        if not isinstance(claim_profiles, list) or any(p not in profiles for p in claim_profiles):
-            raise _fail(path, where, f"key 'profiles': {claim_profiles!r}; valid profiles: {', '.join(profiles)}")
-        text = raw.get("text") or _default_text(metric, a, b, expect, by, ratio)
-        if not isinstance(text, str):
-            raise _fail(path, where, "key 'text' must be a string")
-        out.append(
-            Claim(cid, " ".join(text.split()), metric, curve, a, b, expect, by, ratio, diverged, tuple(claim_profiles))
-        )
+        claim = _parse_one(path, i, raw, spec, config_keys, extra_metrics or {})
+        if claim.id in seen:
+            raise _fail(path, f"claims[{i}]", f"key 'id': {claim.id!r} is used by an earlier claim")
+        seen.add(claim.id)
+        out.append(claim)
     return out
+
+
+def default_claims(arms: list[str]) -> list[Claim]:
+    """Without `claims:`: every arm differs from the first on the final test error."""
+    first, m = Side(arm=arms[0]), RUN_METRICS[DEFAULT_METRIC]
+    return [
+        Claim(
+            f"{arm}-vs-{arms[0]}",
+            _default_text(m, Side(arm=arm), first, "differ", 0, None),
+            m,
+            None,
+            Side(arm=arm),
+            first,
+            "differ",
+        )
+        for arm in arms[1:]
+    ]
+
+
+def _parse_one(path: Path, i: int, raw, spec: dict, config_keys: set[str], extra: dict[str, Metric]) -> Claim:
+    where = f"claims[{i}]"
+    if not isinstance(raw, dict):
+        raise _fail(path, where, f"a claim must be a mapping with keys {', '.join(CLAIM_KEYS)}")
+    for key in raw:
+        if key not in CLAIM_KEYS:
+            raise _fail(path, where, f"unknown key {key!r}; valid: {', '.join(CLAIM_KEYS)}")
+    for key in ("id", "metric", "a", "b", "expect"):
+        if key not in raw:
+            raise _fail(path, where, f"key {key!r} is required")
+    cid = raw["id"]
+    if not isinstance(cid, str) or not NAME.fullmatch(cid):
+        raise _fail(path, where, f"key 'id': {cid!r} must match {NAME.pattern}")
+    where = f"claims[{i}] ({cid})"
+    arms = list(spec["arms"])
+    metric, curve = _metric(path, where, raw["metric"], extra)
+    a = _side(path, where, "a", raw["a"], arms, config_keys)
+    b = _side(path, where, "b", raw["b"], arms, config_keys)
+    expect = raw["expect"]
+    if expect not in EXPECT:
+        raise _fail(path, where, f"key 'expect': {expect!r} is not one of {', '.join(EXPECT)}")
+    by, ratio = _margin(path, where, raw, expect)
+    diverged = raw.get("diverged", "worst")
+    if diverged not in DIVERGED:
+        raise _fail(path, where, f"key 'diverged': {diverged!r} is not one of {', '.join(DIVERGED)}")
+    profiles = raw.get("profiles") or []
+    if not isinstance(profiles, list) or any(p not in spec["profiles"] for p in profiles):
+        raise _fail(path, where, f"key 'profiles': {profiles!r}; valid profiles: {', '.join(spec['profiles'])}")
+    text = raw.get("text") or _default_text(metric, a, b, expect, by, ratio)
+    if not isinstance(text, str):
+        raise _fail(path, where, "key 'text' must be a string")
+    return Claim(cid, " ".join(text.split()), metric, curve, a, b, expect, by, ratio, diverged, tuple(profiles))
+
+
+def _margin(path: Path, where: str, raw: dict, expect: str) -> tuple[float, float | None]:
+    """(by, ratio) of a claim, each where its `expect` takes it."""
+    by = _number(path, where, "by", raw.get("by", 0.0))
+    if expect in ("equal", "at_most", "at_least") and by == 0:
+        raise _fail(path, where, f"key 'by' (the margin δ of {expect!r}) is required and must be > 0")
+    if "by" in raw and expect not in MARGINED:
+        raise _fail(path, where, f"key 'by' applies to expect {', '.join(MARGINED)}, not {expect!r}")
+    if expect.startswith("ratio_"):
+        if "ratio" not in raw:
+            raise _fail(path, where, f"key 'ratio' (r of {expect}) is required")
+        return by, _number(path, where, "ratio", raw["ratio"], positive=True)
+    if "ratio" in raw:
+        raise _fail(path, where, f"key 'ratio' applies to expect ratio_at_least, ratio_at_most, not {expect!r}")
+    return by, None
