@@ -10,6 +10,7 @@ values without importing the training code; optuna is imported only when a study
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from ablate.errors import ExperimentError, UserError
@@ -88,7 +89,15 @@ def open_storage(root: str | Path, experiment: str, kind: str):
     path = tune_dir(root, experiment) / STORAGE_FILES[kind]
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
-        return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+        # Creating the schema is not safe against a second process doing the same (two arms tuned
+        # at once on a fresh results folder failed with "UNIQUE constraint failed:
+        # alembic_version"): create it under an exclusive lock; opening an existing one is safe.
+        with open(path.with_name(path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
     # The open(O_CREAT | O_EXCL) lock works on NFS, where the default symlink lock may not.
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), JournalFileOpenLock(str(path))))
 

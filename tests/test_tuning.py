@@ -166,3 +166,23 @@ def test_the_pruner_waits_for_half_the_run():
         assert not late_starter.should_prune()
     late_starter.report(0.90, 300)  # from step 300 of 600 on, it is
     assert late_starter.should_prune()
+
+
+@pytest.mark.slow
+def test_two_arms_tuned_at_once_open_a_fresh_sqlite_storage_without_a_race(tmp_path):
+    """Two `tune` processes creating the study database at the same moment raced on the schema
+    ("UNIQUE constraint failed: alembic_version"); the creation now holds a lock."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ablate.studies import open_storage; open_storage(sys.argv[1], 'exp', 'sqlite'); print('ok')"
+    )
+    for attempt in range(3):
+        root = tmp_path / f"r{attempt}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err.decode()[-500:] for _, err in outs]
