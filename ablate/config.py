@@ -20,6 +20,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "val_size": 0.1,  # validation hold-out: a fraction of the training split, or a count
         "augment": "none",  # none | crop (pad + random crop) | crop_flip (+ horizontal flip)
         "pad": 4,  # pixels of zero padding before the random crop (He et al.: 4 on CIFAR)
+        "downsample": 1,  # in-memory datasets: average each k x k block of pixels (2: CIFAR at 16x16)
         "train_subset": None,  # keep only the first N training images (None: all)
         # data.name imagefolder only (train/<class>/ + val/<class>/ JPEG/PNG tree):
         "folder": None,  # the tree: absolute, or relative to --data-dir / $ABLATE_DATA_DIR
@@ -78,7 +79,7 @@ NULLABLE_TYPES: dict[str, type] = {
 # Keys that only the imagefolder dataset reads: set for an in-memory dataset they would do nothing.
 FOLDER_ONLY = ("data.folder", "data.image_size", "data.rand_augment")
 # ... and keys the imagefolder dataset ignores (it always uses RandomResizedCrop + flip).
-ARRAY_ONLY = ("data.augment", "data.pad")
+ARRAY_ONLY = ("data.augment", "data.pad", "data.downsample")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.augment": ("none", "crop", "crop_flip"),
@@ -95,6 +96,7 @@ RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "data.batch_size": (1, True, None, False),
     "data.val_size": (0, False, None, False),  # a fraction in (0, 1) or a count >= 1
     "data.pad": (0, True, None, False),
+    "data.downsample": (1, True, None, False),
     "data.train_subset": (2, True, None, False),  # at least one training and one validation image
     "optim.lr": (0, False, None, False),
     "optim.momentum": (0, True, 1, False),
@@ -130,7 +132,7 @@ TUNABLE = ("optim.lr", "optim.weight_decay")
 # Keys added to DEFAULTS after run ids were first published (December 2026). A run id hashes the
 # resolved config; these keys enter it only when a run sets them away from their default, so a new
 # knob does not change the id of every run made before it existed. A key added later goes here.
-ADDED_KEYS: tuple[str, ...] = ()
+ADDED_KEYS: tuple[str, ...] = ("data.downsample",)
 
 
 def without_added_defaults(cfg: dict) -> dict:

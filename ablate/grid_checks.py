@@ -95,6 +95,7 @@ def check_data(exp, data_dir: str | None = None) -> None:
     """Once the datasets' sizes are known: the validation split and the batch fit the data.
     Loads each dataset once (about a second); run after ablate.data.check_available."""
 
+    check_downsample(exp)
     seen = set()
     for cell in exp.cells:
         data = cell.config["data"]
@@ -126,6 +127,20 @@ def check_data(exp, data_dir: str | None = None) -> None:
                 f"{where}: key 'data.batch_size': {data['batch_size']} is more than the {n_train} "
                 f"images of the training split of {data['name']} (after data.val_size="
                 f"{data['val_size']!r}); allowed: 1..{n_train}"
+            )
+
+
+def check_downsample(exp) -> None:
+    """data.downsample divides the image side of its dataset (the table knows the side)."""
+    for cell in exp.cells:
+        data = cell.config["data"]
+        info, k = sources.DATASETS.get(data["name"]), data.get("downsample", 1)
+        if info is not None and info.shape[-1] % k:
+            side = info.shape[-1]
+            valid = ", ".join(str(d) for d in range(1, side + 1) if side % d == 0)
+            raise _error(
+                f"{exp.path}: arm {cell.arm!r}: key 'data.downsample': {k} does not divide the {side}-pixel "
+                f"side of {data['name']}; allowed: {valid}"
             )
 
 

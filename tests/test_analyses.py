@@ -231,3 +231,22 @@ def test_convnext_gap_on_the_test_set_only_reads_as_generalisation():
     assert len(gap) == 1 and "one of generalisation" in gap[0] and "training error 30.0% vs 40.8%" in gap[0]
     runs.loc[runs.arm == "separate_downsample", "final_test_error"] = 0.35  # ConvNeXt-T ahead: no note
     assert not any(n.startswith("ConvNeXt-T ends below") for n in analyze_frames(exp, runs, curves).notes)
+
+
+@pytest.mark.slow  # no training, but 15 power searches by simulation (~10 s)
+def test_convnext_cpu_judges_every_step_and_says_what_the_papers_effects_would_need():
+    exp = load_experiment("convnext", "cpu")
+    rng = __import__("numpy").random.default_rng(0)
+    final = {arm: list(0.45 + 0.02 * rng.standard_normal(3)) for arm in exp.arms}  # sd ~2 points everywhere
+    a = analyze_frames(exp, *frames(exp, final=final))
+    v = by_id(a)
+    steps = [c.id for c in exp.claims if c.id not in ("recipe", "roadmap")]
+    assert len(steps) == 15 and all(v[s].outcome != "not measured" for s in steps)  # every step judged
+    t = a.extra_table[0].set_index("arm")
+    need = t.seeds_for_paper_effect
+    # The paper's +0.54 (stage ratio) and +2.22 (width) points at ~2 points of noise: hundreds vs dozens.
+    assert need["stage_ratio"] > 100 and 5 < need["increase_width"] < need["stage_ratio"]
+    assert need.isna()["resnet50-torchvision-recipe"]  # no parent step
+    note = [n for n in a.notes if n.startswith("Single steps:")]
+    assert len(note) == 1 and "seeds per arm" in note[0]
+    assert "seeds to resolve the paper's effect" in a.extra_table[1]

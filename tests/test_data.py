@@ -112,3 +112,29 @@ def test_the_dataset_table_matches_what_the_loaders_read(shared_data):
         data = load(name, shared_data if info.needs_data_dir else None)
         assert data.train_x.shape[1:] == info.shape and len(data.classes) == info.num_classes, name
         assert data.test_x.shape[1:] == info.shape, name
+
+
+def test_downsample_averages_each_block_and_keeps_the_split(shared_data):
+    import numpy as np
+
+    from ablate.data import build_datamodule
+    from ablate.data.datamodule import downsample
+
+    x = np.arange(2 * 1 * 4 * 4, dtype=np.uint8).reshape(2, 1, 4, 4)
+    assert downsample(x, 2)[0, 0].tolist() == [[2, 4], [10, 12]]  # means 2.5, 4.5, 10.5, 12.5 rounded to even
+    assert downsample(x, 1) is x
+    cfg = {"name": "cifar10", "batch_size": 64, "val_size": 0.1, "augment": "none", "pad": 0, "train_subset": None}
+    full, half = (build_datamodule({**cfg, "downsample": k}, 3, shared_data).tensors() for k in (1, 2))
+    assert half["train_x"].shape[2:] == (16, 16) and half["test_x"].shape[2:] == (16, 16)
+    assert torch.equal(half["train_y"], full["train_y"]) and torch.equal(half["val_y"], full["val_y"])
+    block = full["train_x"][0, :, :2, :2].float().mean(dim=(1, 2))
+    assert torch.allclose(half["train_x"][0, :, 0, 0].float(), block.round(), atol=0.51)
+
+
+def test_a_downsample_that_does_not_divide_the_side_is_one_line_before_training(tmp_path):
+    from tests.helpers import run_cli
+
+    res = run_cli("run", "degradation", "--set", "data.downsample=3", "--results-dir", str(tmp_path / "r"))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "key 'data.downsample': 3 does not divide the 8-pixel side of digits; allowed: 1, 2, 4, 8" in res.stderr
+    assert not (tmp_path / "r").exists()

@@ -16,7 +16,7 @@ from ablate.data.sources import (  # noqa: F401
 
 IMAGEFOLDER = "imagefolder"
 # The data keys each kind of DataModule takes (the others are config keys of the other kind).
-ARRAY_KEYS = ("batch_size", "val_size", "augment", "pad", "train_subset")
+ARRAY_KEYS = ("batch_size", "val_size", "augment", "pad", "train_subset", "downsample")
 FOLDER_KEYS = (
     "folder",
     "batch_size",

@@ -30,6 +30,15 @@ def split_train_val(n: int, val_size: float | int, seed: int) -> tuple[np.ndarra
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def downsample(x: np.ndarray, k: int) -> np.ndarray:
+    """uint8 images (N, C, H, W) with every k x k block of pixels replaced by its mean (rounded)."""
+    if k == 1:
+        return x
+    n, c, h, w = x.shape
+    blocks = x.reshape(n, c, h // k, k, w // k, k).astype(np.float32).mean(axis=(3, 5))
+    return np.rint(blocks).astype(np.uint8)
+
+
 class TrainBatches:
     """Shuffled, augmented training batches; an epoch is len(self) full batches (no ragged end).
 
@@ -106,11 +115,16 @@ class ArrayDataModule(pl.LightningDataModule):
         pad: int = 4,
         train_subset: int | None = None,
         seed: int = 0,
+        downsample: int = 1,
     ):
         super().__init__()
         self.name, self.batch_size, self.val_size = name, batch_size, val_size
         self.augment, self.pad, self.train_subset, self.seed = augment, pad, train_subset, seed
         self.raw = sources.load(name, Path(data_dir) if data_dir else None)
+        side = self.raw.shape[-1]
+        if downsample < 1 or side % downsample:
+            raise ValueError(f"data.downsample={downsample} must divide the {side}-pixel side of {name}")
+        self.downsample = downsample
         self._tensors: dict[str, torch.Tensor] | None = None
 
     # Shape facts the model builder needs before setup().
@@ -137,6 +151,7 @@ class ArrayDataModule(pl.LightningDataModule):
             if self.train_subset is not None:
                 x, y = x[: self.train_subset], y[: self.train_subset]
             tr, va = split_train_val(len(x), self.val_size, self.seed)
+            x, test_x = downsample(x, self.downsample), downsample(self.raw.test_x, self.downsample)
             train_x = torch.from_numpy(x[tr])
             # Per-channel statistics of the training split only (units: pixel / 255).
             flat = train_x.float().div(255).transpose(0, 1).reshape(train_x.shape[1], -1)
@@ -145,7 +160,7 @@ class ArrayDataModule(pl.LightningDataModule):
                 "train_y": torch.from_numpy(y[tr]),
                 "val_x": torch.from_numpy(x[va]),
                 "val_y": torch.from_numpy(y[va]),
-                "test_x": torch.from_numpy(self.raw.test_x),
+                "test_x": torch.from_numpy(test_x),
                 "test_y": torch.from_numpy(self.raw.test_y),
                 "mean": flat.mean(1).view(1, -1, 1, 1),
                 "std": flat.std(1).view(1, -1, 1, 1),
