@@ -51,7 +51,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "log_every": 10,  # steps between training loss/error records
         "eval_every": 100,  # steps between validation and test evaluations (0: at the end only)
         "checkpoint_every": 100,  # steps between resumable checkpoints
-        "precision": "32-true",  # Lightning precision: 32-true | bf16-mixed | 16-mixed
+        # Lightning precision: 32-true | bf16-mixed | bf16-true (bf16 weights, evaluated in bf16) |
+        # 16-mixed (fp16 autocast and a GradScaler, on the CPU too; it syncs with the host every step)
+        "precision": "32-true",
         "grad_clip": None,  # max gradient norm, None: no clipping
         "channels_last": False,  # NHWC memory format (faster convs on recent GPUs and CPUs)
         "label_smoothing": 0.0,  # cross-entropy target smoothing of the training loss (0: none)

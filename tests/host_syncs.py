@@ -42,7 +42,8 @@ class SyncCounter(TorchDispatchMode):
 
 
 def grid(tmp_path: Path, max_steps: int, log_every: int, batch: int = 32, **train):
-    """A one-cell experiment: a width-4 CIFAR ResNet-8 on the digits, no evaluation before the end."""
+    """A one-cell experiment: a width-4 CIFAR ResNet-8 on the digits; by default no evaluation
+    before the end and no checkpoint (`train` overrides any train key)."""
     from ablate.experiment import load_experiment
 
     spec = {

@@ -10,20 +10,10 @@ import lightning.pytorch as pl
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from ablate import results
+from tests.host_syncs import grid
 
-GRID = {
-    "base": {
-        "model": {"name": "cifar_resnet", "width": 4, "depth": 8},
-        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-        "train": {"max_steps": 12, "log_every": 2, "eval_every": 6, "checkpoint_every": 4},
-    },
-    "arms": {"a": {}},
-    "seeds": [0],
-    "profiles": {"tiny": {}},
-}
 # Differ between an uninterrupted and a resumed run by design.
 BOOKKEEPING = ("wall_time_s", "attempts", "resumed_from_step")
 
@@ -37,12 +27,7 @@ class Crash(pl.Callback):
 
 
 def _cell(tmp_path, precision: str):
-    from ablate.experiment import load_experiment
-
-    path = tmp_path / "precisiongrid.yaml"
-    spec = {**GRID, "base": {**GRID["base"], "train": {**GRID["base"]["train"], "precision": precision}}}
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    exp = load_experiment(str(path), "tiny")
+    exp = grid(tmp_path, 12, 2, eval_every=6, checkpoint_every=4, precision=precision)
     return exp, exp.cells[0]
 
 

@@ -9,18 +9,8 @@ import signal
 import lightning.pytorch as pl
 import pytest
 import torch
-import yaml
 
-GRID = {
-    "base": {
-        "model": {"name": "cifar_resnet", "width": 4, "depth": 8},
-        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-        "train": {"max_steps": 12, "log_every": 4, "eval_every": 6, "checkpoint_every": 0},
-    },
-    "arms": {"a": {}},
-    "seeds": [0],
-    "profiles": {"tiny": {}},
-}
+from tests.host_syncs import grid
 
 
 class SignalMidStep(pl.Callback):
@@ -45,13 +35,10 @@ def test_usr1_saves_and_requeues_at_the_next_step_boundary(tmp_path):
     once the step's update is done (global_step 3; the open log window holds steps 0..2 whole),
     and at step 6 after its evaluation was recorded; never inside a step, where the window would
     hold a loss whose update is not applied (Lightning's handler: global_step 2, 3 losses)."""
-    from ablate.experiment import load_experiment
     from ablate.train.recorder import MetricsRecorder
     from ablate.train.run import RunOptions, run_cell
 
-    path = tmp_path / "usr1grid.yaml"
-    path.write_text(yaml.safe_dump(GRID, sort_keys=False))
-    exp = load_experiment(str(path), "tiny")
+    exp = grid(tmp_path, 12, 4, eval_every=6)
     probe = SignalMidStep(signal_steps=(2, 5))
     calls = []
 

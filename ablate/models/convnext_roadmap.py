@@ -193,8 +193,9 @@ def _stem(d: Design, in_channels: int, width: int) -> nn.Sequential:
 
 
 # The activations' memory layout by device type (True: channels-last, NHWC). CPU: oneDNN's depthwise
-# and 1x1 convolutions run faster on NHWC (one thread trained the quick profile's ConvNeXt-T 2.3x and
-# ResNet-50 1.45x faster: benchmarks/convnext_cpu_step.py). CUDA: NHWC as well, not measured yet:
+# and 1x1 convolutions run faster on NHWC (one thread, the quick profile's step: the layout alone
+# 1.32x for ResNet-50, 1.04x for ConvNeXt-T, whose fused LayerNorm returns NHWC anyway; with the
+# cropped convs and that LayerNorm ConvNeXt-T 2.52x: benchmarks/convnext_cpu_step.py). CUDA: NHWC, not measured yet:
 # it is cuDNN's tensor-core layout for bf16/fp16 and TF32 convolutions (timm trains ConvNeXt with
 # --channels-last); benchmarks/gpu_check.py times both on the first GPU. Other devices: NCHW.
 CHANNELS_LAST_ON = {"cpu": True, "cuda": True}

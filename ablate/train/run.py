@@ -107,16 +107,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     dm, net = build_data_and_network(cfg, cell.seed, opts.data_dir)
     module = build_module(cfg, net, dm.num_classes, cell.seed)
     recorder, ema, own_callbacks = build_callbacks(train, out)
-    logger = tracking.make_logger(
-        opts.wandb,
-        experiment=experiment.name,
-        arm=cell.arm,
-        seed=cell.seed,
-        profile=experiment.profile,
-        run_id=cell.run_id,
-        save_dir=out,
-        config={**meta, **cfg},
-    )
+    logger = _logger(experiment, cell, opts, out, {**meta, **cfg})
     trainer = build_trainer(
         train,
         out,
@@ -180,6 +171,20 @@ def launched_cell(cells: Sequence[Cell]) -> Cell | None:
         if cell.run_id == run_id:
             return cell
     raise RuntimeError(f"${DDP_RUN_ID_ENV}={run_id}: no such cell in this grid (rank {launched_rank()})")
+
+
+def _logger(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, config: dict):
+    """The cell's W&B logger (None with --wandb off)."""
+    return tracking.make_logger(
+        opts.wandb,
+        experiment=experiment.name,
+        arm=cell.arm,
+        seed=cell.seed,
+        profile=experiment.profile,
+        run_id=cell.run_id,
+        save_dir=out,
+        config=config,
+    )
 
 
 def cell_meta(experiment: Experiment, cell: Cell) -> dict:
