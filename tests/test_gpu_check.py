@@ -142,3 +142,21 @@ def test_prepare_gpu_data_copies_the_cifar_subset_checked(tmp_path):
     (source / "MD5SUMS").write_text(sums[0].replace(sums[0][:4], "0000") + "\n")
     with pytest.raises(SystemExit, match="MD5SUMS says"):
         prepare_gpu_data.prepare(source, tmp_path / "dest2")
+
+
+@pytest.mark.slow
+def test_bench_with_every_part_on_runs_on_the_cpu_without_wandb_or_optuna(tmp_path):
+    """`python -m ablate bench` in one call with the harness ratio, the fixed cost of a cell (a real
+    `ablate run --cell 0 --wandb off` subprocess), the four knobs and packing, tiny sizes."""
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "ablate", "bench", "--device", "cpu", "--rounds", "1", "--steps", "2"]
+    cmd += ["--warmup", "1", "--batch", "16", "--width", "4", "--depth", "8", "--packing", "on", "--pack-k", "2"]
+    cmd += ["--pack-depths", "8", "--json", str(out)]
+    res = subprocess.run(cmd, cwd=REPO, env=_blocked_env(tmp_path), capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    got = json.loads(out.read_text())
+    assert got["compare"]["ratio"] > 0 and got["fixed_cost"]["fixed_s"] < got["fixed_cost"]["cell_s"]
+    assert all(got["knobs"][k] > 0 for k in ("default", "bf16-mixed", "channels_last", "compile")), got["knobs"]
+    assert set(got["packing"]["rates"]["8"]) == {"1", "2"} and got["packing"]["paper_grid_hours"] > 0
+    for line in ("ablate/raw per-step time", "fixed cost per cell", "compile:", "projected degradation paper grid"):
+        assert line in res.stdout, line
