@@ -200,7 +200,8 @@ def probe(path: Path) -> None:
 
 # ----------------------------------------------------------------------------- running the steps
 class Mps:
-    """The CUDA MPS control daemon: started at most once, only where its binary exists, stopped at exit."""
+    """The CUDA MPS control daemon: started at most once, only where its binary exists and a CUDA
+    context then opens under it, stopped at exit."""
 
     def __init__(self):
         self.exe, self.env, self.state = shutil.which("nvidia-cuda-mps-control"), None, None
@@ -224,7 +225,19 @@ class Mps:
         if started.returncode != 0:
             return f"time-slicing (MPS did not start: exit {started.returncode})"
         self.env = env
+        if not self._serves():  # a daemon whose server cannot start would fail every packed step
+            self.stop()
+            return "time-slicing (MPS started but a CUDA context under it failed)"
         return "CUDA MPS"
+
+    def _serves(self) -> bool:
+        """Whether a CUDA context opens under the daemon (on a machine without CUDA: trivially)."""
+        check = "import torch; torch.zeros(1, device='cuda').sum().item() if torch.cuda.is_available() else None"
+        try:
+            done = subprocess.run([PY, "-c", check], env={**os.environ, **self.env}, timeout=120, capture_output=True)
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
 
     def stop(self) -> None:
         if self.env is None:

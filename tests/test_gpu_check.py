@@ -112,17 +112,22 @@ def test_a_step_past_its_limit_dies_with_every_worker_it_started(tmp_path):
     assert not gpu_check.LIVE
 
 
-def test_mps_starts_at_most_once_and_not_without_its_binary(tmp_path, monkeypatch):
+def test_mps_starts_at_most_once_only_if_it_can_and_stops(tmp_path, monkeypatch):
     env = _blocked_env(tmp_path)
     monkeypatch.setenv("PATH", env["PATH"])
     monkeypatch.setenv("MPS_FAKE_LOG", env["MPS_FAKE_LOG"])
+    monkeypatch.setattr(gpu_check.Mps, "_serves", lambda self: True)  # a CUDA context opens under it
     mps = gpu_check.Mps()
     assert [mps.ensure(), mps.ensure()] == ["CUDA MPS", "CUDA MPS"] and mps.env
     mps.stop()
     mps.stop()
     assert (tmp_path / "mps.log").read_text().split() == ["start", "quit"]
+    monkeypatch.setattr(gpu_check.Mps, "_serves", lambda self: False)  # the daemon runs, its server cannot
+    broken = gpu_check.Mps()
+    assert broken.ensure().startswith("time-slicing (MPS started but") and broken.env is None
+    assert (tmp_path / "mps.log").read_text().split() == ["start", "quit", "start", "quit"]  # stopped again
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert gpu_check.Mps().ensure().startswith("time-slicing")
+    assert gpu_check.Mps().ensure().startswith("time-slicing (no nvidia-cuda-mps-control")
 
 
 def test_prepare_gpu_data_copies_the_cifar_subset_checked(tmp_path):
