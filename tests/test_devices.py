@@ -63,6 +63,7 @@ def test_world_size_is_part_of_the_run_id_only_when_asked_for():
         (["--set", "train.world_size=3"], "128 does not split evenly over train.world_size=3"),
         (["--devices", "2", "--accelerator", "cpu"], "SyncBatchNorm, which runs on GPUs only"),
         (["--devices", "2", "--runs-per-gpu", "2", "--set", "model.norm=none"], "drop --runs-per-gpu"),
+        (["--num-nodes", "2"], "--num-nodes 2: train.world_size must be a multiple of it"),
     ],
 )
 def test_device_options_refused_in_one_line_before_anything_trains(cli, tmp_path, args, match):

@@ -83,6 +83,8 @@ def _check_devices(exp, args) -> None:
             except UserError as e:
                 raise UserError(f"{exp.path}: arm {cell.arm!r}: {e}") from None
     world = max(c.config["train"]["world_size"] for c in exp.cells)
+    if any(c.config["train"]["world_size"] % args.num_nodes for c in exp.cells):
+        raise UserError(f"--num-nodes {args.num_nodes}: train.world_size must be a multiple of it (give --devices N)")
     if world > 1 and (args.runs_per_gpu is not None or args.jobs not in ("auto", "1")):
         raise UserError(
             f"{exp.path}: cells with train.world_size {world} train one at a time on their {world} devices; "
