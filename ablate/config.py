@@ -52,7 +52,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "log_every": 10,  # steps between training loss/error records
         "eval_every": 100,  # steps between validation and test evaluations (0: at the end only)
         "checkpoint_every": 100,  # steps between resumable checkpoints
-        "precision": "32-true",  # Lightning precision: 32-true | bf16-mixed | 16-mixed
+        # Lightning precision: 32-true | bf16-mixed | bf16-true (bf16 weights, evaluated in bf16) |
+        # 16-mixed (fp16 autocast and a GradScaler, on the CPU too; it syncs with the host every step)
+        "precision": "32-true",
         "grad_clip": None,  # max gradient norm, None: no clipping
         "channels_last": False,  # NHWC memory format (faster convs on recent GPUs and CPUs)
         "label_smoothing": 0.0,  # cross-entropy target smoothing of the training loss (0: none)
@@ -64,6 +66,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "random_erase": 0.0,  # Random Erasing probability per image (0: off; ConvNeXt 0.25)
         "ema_decay": 0.0,  # EMA of weights, decay per step (0: off; e.g. 0.9999), evaluated too
         "compile": False,  # torch.compile the network's forward (measure it: `python -m ablate bench`)
+        # Processes (devices) that train one cell together with DDP: data.batch_size stays the global
+        # batch, split evenly; BatchNorm becomes SyncBatchNorm (GPU only). 1: one device per cell.
+        "world_size": 1,
+        # Bit-reproducible GPU runs: cuDNN deterministic, no benchmark autotuning, no TF32, and
+        # torch's deterministic algorithms (a warning names each op that has none). CPU runs are
+        # deterministic without it (docs/slurm.md, "What is exact where").
+        "deterministic": False,
     },
 }
 
@@ -119,6 +128,7 @@ RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "train.mixup_switch_prob": (0.0, True, 1.0, True),
     "train.random_erase": (0.0, True, 1.0, True),
     "train.ema_decay": (0.0, True, 0.999999, True),
+    "train.world_size": (1, True, None, False),
 }
 
 # Keys an experiment may set to the string "tuned": each arm then uses the best value of its own
@@ -132,7 +142,7 @@ TUNABLE = ("optim.lr", "optim.weight_decay")
 # Keys added to DEFAULTS after run ids were first published (December 2026). A run id hashes the
 # resolved config; these keys enter it only when a run sets them away from their default, so a new
 # knob does not change the id of every run made before it existed. A key added later goes here.
-ADDED_KEYS: tuple[str, ...] = ("data.downsample",)
+ADDED_KEYS: tuple[str, ...] = ("data.downsample", "train.world_size", "train.deterministic")
 
 
 def without_added_defaults(cfg: dict) -> dict:
@@ -254,6 +264,13 @@ def check_consistency(cfg: dict, only: set[str] | None = None) -> None:
         raise ConfigError(
             f"key 'schedule.warmup_steps': {warm} leaves no step after warm-up; "
             f"allowed: 0..{max_steps - 1} (train.max_steps={max_steps})"
+        )
+    world, batch = train.get("world_size"), data.get("batch_size")
+    split_checked = (wanted("train.world_size") or wanted("data.batch_size")) and _type_ok(world, int)
+    if split_checked and _type_ok(batch, int) and world >= 1 and batch % world:
+        raise ConfigError(
+            f"key 'data.batch_size': {batch} does not split evenly over train.world_size={world} "
+            f"processes; allowed: a multiple of {world}"
         )
     val = data.get("val_size")
     if wanted("data.val_size") and _type_ok(val, float) and val >= 1 and val != int(val):

@@ -11,9 +11,9 @@ import torch
 from ablate.experiment import load_experiment
 from ablate.models import build_model
 from ablate.models.convnext_roadmap import ROADMAP, ROADMAP_CHANGES, STEPS
-from ablate.models.layers import SameConv2d
+from ablate.models.layers import ChannelLayerNorm, SameConv2d
 from tests.helpers import run_cli
-from tests.plain_nchw import as_plain
+from tests.plain_nchw import WrittenOutLayerNorm, as_plain
 
 # Steps whose Table 10 compute we reproduce to its two decimals (the others are explained in the
 # report: BN -> LN's 4.46 cannot come from a norm swap; ConvNeXt-T's 4.49 is fvcore's count).
@@ -98,10 +98,13 @@ def test_same_conv_on_small_maps_equals_the_full_kernel(groups, side, kernel):
 
 @pytest.mark.parametrize("step", ["resnet50", "separate_downsample"])
 def test_the_fast_network_computes_what_the_plain_nchw_one_does(step):
+    """Channels-last activations, cropped 'same' convs and the fused LayerNorm against NCHW, full
+    kernels and the LayerNorm written out: outputs and gradients equal within float32 rounding."""
     torch.manual_seed(0)
     net = build_model("convnext_roadmap", step=step, width_mult=0.25, depth_div=3, num_classes=10)
     plain = as_plain(net)
-    assert not any(isinstance(m, SameConv2d) for m in plain.modules())
+    assert not any(isinstance(m, (SameConv2d, ChannelLayerNorm)) for m in plain.modules())
+    assert (step == "separate_downsample") == any(isinstance(m, WrittenOutLayerNorm) for m in plain.modules())
     x = torch.randn(4, 3, 32, 32)
     outs = []
     for model in (net, plain):
@@ -113,6 +116,32 @@ def test_the_fast_network_computes_what_the_plain_nchw_one_does(step):
     for (name, a), b in zip(net.named_parameters(), plain.parameters()):  # float32 rounding only
         scale = b.grad.abs().max().item()
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-4 * scale, msg=name)
+
+
+def test_state_dict_keys_and_shapes_of_every_step_are_unchanged():
+    """The layout and LayerNorm changes kept every parameter where it was: checkpoints still load.
+    The digest of (step, key, shape) over all steps, from the net before those changes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for step in STEPS:
+        with torch.device("meta"):
+            net = build_model("convnext_roadmap", step=step, layer_scale=1e-6, num_classes=10)
+        for key, value in net.state_dict().items():
+            digest.update(f"{step}:{key}:{tuple(value.shape)};".encode())
+    assert digest.hexdigest()[:16] == "31dbc7cf57c9727d"
+
+
+def test_activation_layout_follows_the_device():
+    """Channels-last on the CPU (where it pays), NCHW on a device without an entry (meta here);
+    an explicit channels_last=False (the plain reference) wins."""
+    net = build_model("convnext_roadmap", step="separate_downsample", width_mult=0.0625, depth_div=3, num_classes=10)
+    seen = []
+    net.stem[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous()))
+    for device, channels_last in (("cpu", False), ("cpu", None), ("meta", None)):
+        net.to(device).channels_last = channels_last
+        net(torch.zeros(2, 3, 32, 32, device=device))
+    assert seen == [True, False, True]  # NHWC memory is not NCHW-contiguous
 
 
 def test_unknown_step_names_the_valid_ones():

@@ -4,10 +4,12 @@ pieces on, resumed after SIGKILL exactly.
 
 Agreement: with data.batch_size the global batch, each of the two ranks trains on its half of the
 same augmented batch and DDP averages the two half-batch gradients, which is the one-process
-gradient of the whole batch. For a BatchNorm-free net (BN would normalise over each half) and a
-loss that is a mean over equal halves, the two runs must have the same weights after every step
-up to float summation order, hence the same validation/test error curves and final errors. The
-logged train/loss and train/error differ by design: they are rank 0's half of the batch.
+gradient of the whole batch. For a BatchNorm-free net (on GPUs BN becomes SyncBatchNorm; on the
+CPU BN + DDP is refused) and a loss that is a mean over equal halves, the two runs must have the
+same weights after every step up to float summation order, hence the same validation/test error
+curves and final errors; the logged train/loss and train/error are the mean over the ranks' halves,
+so they equal the one-process record up to float rounding too. The world size is part of the run
+id (train.world_size), so the DDP run never reuses or overwrites the one-process result.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def test_two_process_ddp_cell_agrees_with_one_process_and_resumes(tmp_path):
         res = _run(_cmd(grid, root, devices))
         assert res.returncode == 0, res.stderr[-3000:]
     (d1,), (d2,) = (list((r / "ddpgrid").iterdir()) for r in (one, two))
-    assert d1.name == d2.name  # devices are how to run, not what: same run id
+    assert d1.name != d2.name  # train.world_size 2 is another run
+    assert json.loads((d2 / "config.json").read_text())["config"]["train"]["world_size"] == 2
     s1, s2 = results.read_summary(d1), results.read_summary(d2)
     assert s2["status"] == "completed" and s2["steps"] == 20
     # Rank 0 alone wrote: one result, one W&B offline run, no leftover temporary files.
@@ -120,6 +123,9 @@ def test_two_process_ddp_cell_agrees_with_one_process_and_resumes(tmp_path):
     print(f"\n[DDP x2 vs one process, 20 steps: max |dw| = {diff:.2e}]")
     assert diff < WEIGHT_TOL
     pd.testing.assert_frame_equal(_eval_curve(d1), _eval_curve(d2))
+    # The training record is the global batch's (the ranks' halves averaged), as with one process.
+    m1, m2 = pd.read_csv(d1 / "metrics.csv"), pd.read_csv(d2 / "metrics.csv")
+    pd.testing.assert_frame_equal(m1, m2, check_exact=False, rtol=1e-5, atol=1e-6)
     for key in ("final_train_error", "final_val_error", "final_test_error"):
         assert s1[key] == s2[key], key
 
@@ -137,6 +143,62 @@ def test_two_process_ddp_cell_agrees_with_one_process_and_resumes(tmp_path):
     # Complete: a rerun (both ranks) does nothing.
     again = _run(_cmd(grid, killed, 2))
     assert again.returncode == 0 and results.read_summary(dk) == sk
+
+
+def test_a_grid_of_ddp_cells_trains_each_once_and_its_other_ranks_never_walk_the_grid(tmp_path):
+    """`run GRID --devices 2` without --cell: rank 0 walks the grid; for each cell Lightning's
+    launcher re-runs the whole command as rank 1, which trains that cell only (ABLATE_DDP_RUN_ID),
+    never another cell, never the analysis; the next cell starts its own rank 1 again."""
+    spec = {**GRID, "arms": {"mlp": {}, "wide": {"model.hidden": 48}}}
+    grid = tmp_path / "ddpgrid.yaml"
+    grid.write_text(yaml.safe_dump(spec, sort_keys=False))
+    cmd = [c for c in _cmd(grid, tmp_path / "r", 2, wandb="off") if c not in ("--cell", "0")]
+    res = _run(cmd, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout + res.stderr
+    assert out.count("[ablate] ddpgrid / profile tiny: 2 runs") == 1, out[-3000:]  # rank 0 alone walked it
+    assert out.count("[ablate] 2 run, 0 already done") == 1, out[-3000:]
+    assert out.count("verdicts: ") == 1 and out.count("report:   ") == 1, out[-3000:]  # one analysis
+    assert out.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2, out[-3000:]  # each cell started its own rank 1
+    run_dirs = sorted(d for d in (tmp_path / "r" / "ddpgrid").iterdir() if not d.name.startswith("_"))
+    assert len(run_dirs) == 2
+    for d in run_dirs:
+        s = results.read_summary(d)
+        assert s["status"] == "completed" and s["steps"] == 20 and s["attempts"] == 1, s
+
+
+def _agree(rank: int, world: int, port: int, first_bad: list, out: str) -> None:
+    import torch.distributed as dist
+
+    from ablate.train.module import TrainWindow
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    w = TrainWindow()
+    for step in range(4):  # a clean window: rank r's loss 1 + r, error 0.5 r
+        w.add(torch.tensor(1.0 + rank), torch.tensor(0.5 * rank), step)
+    clean = w.read()
+    for step in range(4, 8):
+        w.add(torch.tensor(float("nan") if step == first_bad[rank] else 1.0), torch.tensor(0.0), step)
+    _, bad_step = w.read()
+    Path(out, f"rank{rank}.json").write_text(json.dumps({"means": clean[0], "first_bad": bad_step}))
+    dist.destroy_process_group()
+
+
+def test_ranks_agree_on_the_first_non_finite_step_and_average_the_window(tmp_path):
+    """Two gloo ranks: a clean window reads the mean over both ranks' halves; then rank 1 alone sees
+    a NaN loss at step 6 (rank 0 one at step 7): both read first non-finite step 6, so both stop at
+    that window. Without the all-reduce rank 0 would train on and wait for rank 1 forever."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_agree, args=(2, port, [7, 6], str(tmp_path)), nprocs=2, join=True)
+    got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [g["first_bad"] for g in got] == [6, 6]
+    assert [g["means"] for g in got] == [{"train/loss": 1.5, "train/error": 0.25}] * 2
 
 
 FOLDER_SET = [

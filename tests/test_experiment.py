@@ -151,7 +151,7 @@ def test_a_key_added_to_the_defaults_later_keeps_every_run_id_until_a_run_sets_i
 
     before = [c.run_id for c in load_experiment("degradation").cells]
     monkeypatch.setitem(C.DEFAULTS, "train", {**C.DEFAULTS["train"], "new_knob": False})
-    monkeypatch.setattr(C, "ADDED_KEYS", ("train.new_knob",))
+    monkeypatch.setattr(C, "ADDED_KEYS", (*C.ADDED_KEYS, "train.new_knob"))
     assert [c.run_id for c in load_experiment("degradation").cells] == before
     changed = [c.run_id for c in load_experiment("degradation", overrides=["train.new_knob=true"]).cells]
     assert all(a != b for a, b in zip(changed, before))

@@ -67,6 +67,60 @@ def test_random_erasing_changes_images_and_keeps_labels():
     assert torch.equal(kept, x)
 
 
+def _boxes(erased: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per erased image of an all-zero batch (noise is never exactly 0): box top, left, h, w."""
+    hit = erased.ne(0).any(1)  # (N, H, W)
+    keep = hit.flatten(1).any(1)
+    rows, cols = hit[keep].any(2), hit[keep].any(1)
+    return {
+        "erased": keep.float(),
+        "h": rows.sum(1).float(),
+        "w": cols.sum(1).float(),
+        "top": rows.float().argmax(1).float(),
+        "left": cols.float().argmax(1).float(),
+        "noise": erased[erased.ne(0)],
+    }
+
+
+@pytest.mark.parametrize("side", [(16, 24), (3, 40)])
+def test_batched_random_erasing_draws_timms_distribution(side):
+    """4,000 images through timm's per-image RandomErasing(p=0.4, mode='pixel') and through the
+    batched version: the same share of images erased, the same distributions of box height, width,
+    top and left (two-sample Kolmogorov-Smirnov, p > 0.001 for each, fixed seeds), standard normal
+    noise in the box. At 3x40 most attempts do not fit, so the attempts and the fit rule show."""
+    import random
+
+    from scipy.stats import ks_2samp
+    from timm.data.random_erasing import RandomErasing
+
+    from ablate.train.recipe import random_erasing
+
+    n, shape = 4000, (3, *side)
+    random.seed(0)
+    torch.manual_seed(0)
+    ours = random_erasing(torch.zeros(n, *shape), 0.4, torch.Generator().manual_seed(1))
+    timm = RandomErasing(0.4, mode="pixel", max_count=1, device="cpu")(torch.zeros(n, *shape))
+    a, b = _boxes(ours), _boxes(timm)
+    share_a, share_b = a["erased"].mean().item(), b["erased"].mean().item()
+    assert abs(share_a - share_b) < 0.045, (share_a, share_b)  # ~4 sigma of the difference
+    for key in ("h", "w", "top", "left"):
+        p = ks_2samp(a[key].numpy(), b[key].numpy()).pvalue
+        assert p > 1e-3, (key, p, a[key].mean().item(), b[key].mean().item())
+    assert abs(a["noise"].mean().item()) < 0.01 and abs(a["noise"].std().item() - 1) < 0.01
+
+
+def test_batched_random_erasing_is_seeded_and_leaves_the_input():
+    from ablate.train.recipe import random_erasing
+
+    x = torch.randn(64, 3, 16, 16)
+    before = x.clone()
+    first = random_erasing(x, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(first, random_erasing(x, 0.5, torch.Generator().manual_seed(3)))
+    assert not torch.equal(first, random_erasing(x, 0.5, torch.Generator().manual_seed(4)))
+    assert torch.equal(random_erasing(x, 0.0, torch.Generator().manual_seed(3)), x)
+    assert not torch.equal(first, x) and torch.equal(x, before)  # a copy: the batch itself is kept
+
+
 def test_soft_target_loss_matches_cross_entropy_on_one_hot():
     logits = torch.randn(4, 5)
     y = torch.tensor([0, 1, 2, 3])

@@ -490,3 +490,71 @@ def test_requeue_resumes_from_checkpoint_into_same_run(slurm_env, tmp_path):
     )
     assert sorted(p.name for p in (results / "tiny").iterdir()) == sorted([*(c.run_id for c in cells), "slurm"])
     print(f"[both restarted {restart_s:.0f} s after the signal / requeue]")
+
+
+@pytest.mark.slurm
+@needs_slurm
+@pytest.mark.slow
+def test_cells_per_task_trains_k_cells_in_one_task_each_once(slurm_env, tmp_path):
+    """`submit --cells-per-task 2` on the real slurmctld: 6 cells, 3 array tasks, each task starts
+    its two cells as `srun --overlap` steps at once; every cell trains exactly once (one attempt,
+    one start line in its log, naming its task's group), and `status` knows them all done."""
+    env, results = slurm_env, tmp_path / "results"
+    args = ("--results-dir", str(results), "--set", "seeds=[0]", "--time", "10", "--wandb", "off")
+    sub = ablate(env, "submit", TINY, *args, "--cells-per-task", "2")
+    lines = [ln for ln in sub.stdout.splitlines() if ln[:1].isdigit()]
+    assert [_cells_of(ln) for ln in lines] == ["cells 0-5"], sub.stdout
+    script = Path(lines[0].split("\t")[2]).read_text()
+    assert "#SBATCH --array=0-2\n" in script and "srun --overlap --ntasks=1" in script
+    wait_until_idle(env, results, timeout=600)
+    from ablate.experiment import load_experiment
+
+    cells = load_experiment(TINY, overrides=["seeds=[0]"]).cells
+    (record,) = store.read_submissions(results, "tiny")
+    assert record["tasks"] == {"0": [0, 1], "1": [2, 3], "2": [4, 5]}
+    for cell in cells:
+        summary = json.loads((results / "tiny" / cell.run_id / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["attempts"] == 1, dump_logs(results)
+        log = store.cell_log(results, "tiny", cell.index).read_text()
+        starts = [ln for ln in log.splitlines() if ln.startswith("[ablate] ") and " cell " in ln and "job " in ln]
+        assert len(starts) == 1 and f"group {cell.index // 2} (2 cells)" in starts[0], log
+    status = ablate(env, "status", TINY, "--results-dir", str(results), "--set", "seeds=[0]").stdout
+    assert "6 cells: 6 done" in status, status
+
+
+@pytest.mark.slurm
+@needs_slurm
+@pytest.mark.slow
+def test_usr1_mid_run_resumes_to_the_uninterrupted_result(slurm_env, tmp_path):
+    """A cell signalled with USR1 mid-run (what --signal=USR1@N sends) saves at the next step
+    boundary, is requeued and resumes; its summary and every column of metrics.csv equal those of
+    the same cell run uninterrupted, one thread each (bookkeeping aside: wall time, attempts, the
+    step it resumed from)."""
+    env, results, local = slurm_env, tmp_path / "results", tmp_path / "local"
+    args = ("--profile", "requeue", "--set", "seeds=[0]", "--wandb", "off")
+    ablate(env, "run", TINY, *args, "--cell", "0", "--results-dir", str(local), "--threads", "1", "--no-progress")
+    from ablate.experiment import load_experiment
+
+    (cell,) = load_experiment(TINY, "requeue", ["seeds=[0]"]).cells
+    run = results / "tiny" / cell.run_id
+    sub = ablate(env, "submit", TINY, *args, "--results-dir", str(results), "--time", "10")
+    (job,) = job_ids(sub.stdout)
+    wait_for(lambda: any((run / "checkpoints").glob("*.ckpt")), 240, "the first checkpoint")
+    assert not (run / "summary.json").exists(), "finished before the signal"
+    slurm(env, "scancel", "--signal=USR1", f"{job}_0")
+    wait_for(lambda: "restart 1" in store.cell_log(results, "tiny", 0).read_text(), 240, "the restart")
+    wait_until_idle(env, results, timeout=400)
+    log = store.cell_log(results, "tiny", 0).read_text()
+    got, want = (json.loads((d / "summary.json").read_text()) for d in (run, local / "tiny" / cell.run_id))
+    assert got["attempts"] == 2 and got["resumed_from_step"] > 0, log
+    bookkeeping = {"wall_time_s", "attempts", "resumed_from_step"}
+    assert {k: v for k, v in got.items() if k not in bookkeeping} == {
+        k: v for k, v in want.items() if k not in bookkeeping
+    }, log
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run / "metrics.csv"), pd.read_csv(local / "tiny" / cell.run_id / "metrics.csv")
+    )
+    prov = json.loads((run / "provenance.json").read_text())
+    print(f"\n[USR1 at step <= {got['resumed_from_step']}: resumed from {Path(prov['resume_from']).name}]")

@@ -57,8 +57,7 @@ def main(args) -> int:
         if not args.packing_only:
             _harness_parts(B, spec, args, Path(tmp), out, save)
         if args.packing_only or args.packing == "on" or (args.packing == "auto" and spec["device"].startswith("cuda")):
-            out["packing"] = _packing(B, spec, args, Path(tmp))
-            save()
+            _packing(B, spec, args, Path(tmp), out, save)
     return 0
 
 
@@ -113,25 +112,35 @@ def _harness_parts(B, spec: dict, args, tmp: Path, out: dict, save) -> None:
         )
     if not args.no_knobs:
         print("[bench] speed knobs through ablate's loop:")
-        out["knobs"] = B.knob_times(spec, args.warmup, args.steps)
-        save()
+
+        def each(knobs: dict) -> None:
+            out["knobs"] = dict(knobs)
+            save()
+
+        B.knob_times(spec, args.warmup, args.steps, each=each)
 
 
-def _packing(B, spec, args, tmp) -> dict:
+def _packing(B, spec, args, tmp, out: dict, save) -> None:
+    """Images/s of 1 and K packed runs per depth (out['packing'] saved after each), then the
+    projected paper-grid device-hours at the best rate of each depth."""
     depths = [int(d) for d in args.pack_depths.split(",") if d.strip()]
     rates: dict = {}
+    out["packing"] = {"rates": rates}
     for depth in depths:
         one = B.packed_rate(spec, depth, 1, args.warmup, args.steps, tmp)
+        rates[depth] = {"1": one}
+        save()
         many = B.packed_rate(spec, depth, args.pack_k, args.warmup, args.steps, tmp)
-        rates[depth] = {"1": one, str(args.pack_k): many}
+        rates[depth][str(args.pack_k)] = many
+        save()
         print(
             f"[bench] ResNet-{depth}: 1 run {one:.0f} images/s, {args.pack_k} packed {many:.0f} images/s "
             f"({many / one:.2f}x)"
         )
     best = {d: max(r.values()) for d, r in rates.items()}
-    hours = B.project_paper_hours(best)
+    out["packing"]["paper_grid_hours"] = hours = B.project_paper_hours(best)
+    save()
     print(
         f"[bench] projected degradation paper grid (10 nets x 3 seeds x 64,000 steps x 128) at the best "
         f"rates above: {hours:.2f} device-hours on {spec['device']}"
     )
-    return {"rates": rates, "paper_grid_hours": hours}

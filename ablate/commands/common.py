@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ablate.errors import UserError
+
 
 def add_grid_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", help="experiment name (see `python -m ablate list`) or a YAML path")
@@ -26,3 +28,20 @@ def load_grid(args):
     return load_experiment(
         args.experiment, args.profile, args.overrides, results_root=getattr(args, "results_dir", None)
     )  # finds `tuned` values
+
+
+def device_overrides(devices: str | None, num_nodes: int, overrides: list[str]) -> list[str]:
+    """`--devices N --num-nodes M` as the config setting it stands for: train.world_size = N x M
+    (none without --devices). A `--set train.world_size` that says otherwise is refused."""
+    if num_nodes < 1:
+        raise UserError(f"--num-nodes {num_nodes}: must be >= 1")
+    if devices is None:
+        return []
+    if not (str(devices).isdigit() and int(devices) >= 1):
+        raise UserError(f"--devices {devices!r}: valid: a whole number >= 1 (devices per node for each cell)")
+    world = int(devices) * num_nodes
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "train.world_size" and value.strip() != str(world):
+            raise UserError(f"--set {item} contradicts --devices {devices} x --num-nodes {num_nodes} = {world}")
+    return [f"train.world_size={world}"]

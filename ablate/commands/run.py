@@ -2,7 +2,7 @@
 
 import sys
 
-from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.commands.common import add_grid_arguments, device_overrides, load_grid
 from ablate.errors import UserError
 from ablate.grid_checks import preflight
 from ablate.results import results_root
@@ -26,8 +26,13 @@ def add_arguments(p) -> None:
         help="W&B mode; auto = online only with an API key and a reachable server",
     )
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
-    p.add_argument("--devices", default="auto", help="devices per node (Lightning), e.g. 1 or 4")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP")
+    p.add_argument(
+        "--devices",
+        metavar="N",
+        help="train every cell with DDP over N devices per node (sets train.world_size = N x "
+        "--num-nodes: a new run id); default: what each cell's train.world_size says (1: one device per cell)",
+    )
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes per cell for multi-node DDP")
     p.add_argument(
         "--jobs",
         default="auto",
@@ -50,13 +55,56 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
+    args.overrides = [*args.overrides, *device_overrides(args.devices, args.num_nodes, args.overrides)]
     exp = load_grid(args)  # validates the whole grid before anything trains
+    opts = run_options(args)
+    if _train_launched_cell(exp, opts):  # a DDP rank >= 1 that ablate started: that cell only
+        return 0
     # Data present, splits and batches within it, results folder writable with room: before any run folder.
     preflight(exp, results_root(args.results_dir), args.data_dir)
-    opts = run_options(args)
+    _check_devices(exp, args)
     if args.cell is not None:
         return _run_one_cell(exp, args, opts)
     return _run_the_grid(exp, args, opts)
+
+
+def _check_devices(exp, args) -> None:
+    """Device rules of the whole grid before anything trains: BN + DDP on the CPU is refused; a DDP
+    cell uses several processes, so it runs one at a time and is never packed."""
+    from ablate.train.builders import check_devices  # torch: imported when something trains
+
+    seen = set()
+    for cell in exp.cells:
+        key = repr((cell.config["model"], cell.config["train"]["world_size"]))
+        if key not in seen:
+            seen.add(key)
+            try:
+                check_devices(cell.config, args.accelerator)
+            except UserError as e:
+                raise UserError(f"{exp.path}: arm {cell.arm!r}: {e}") from None
+    world = max(c.config["train"]["world_size"] for c in exp.cells)
+    if any(c.config["train"]["world_size"] % args.num_nodes for c in exp.cells):
+        raise UserError(f"--num-nodes {args.num_nodes}: train.world_size must be a multiple of it (give --devices N)")
+    if world > 1 and (args.runs_per_gpu is not None or args.jobs not in ("auto", "1")):
+        raise UserError(
+            f"{exp.path}: cells with train.world_size {world} train one at a time on their {world} devices; "
+            f"drop --runs-per-gpu / --jobs"
+        )
+    if world > 1:
+        args.jobs = "1"  # in this process: Lightning's launcher starts each DDP cell's other ranks from it
+
+
+def _train_launched_cell(exp, opts) -> bool:
+    """Rank >= 1 of a DDP launch that ablate started (Lightning re-ran this command for it): train
+    the one cell rank 0 names and return True; never walk the grid or write the report. False
+    for every other process."""
+    from ablate.train.run import launched_cell, run_cell
+
+    cell = launched_cell(exp.cells)
+    if cell is None:
+        return False
+    run_cell(exp, cell, opts)
+    return True
 
 
 def run_options(args):
@@ -65,13 +113,11 @@ def run_options(args):
 
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads {args.threads}: must be >= 1")
-    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     return RunOptions(
         results_root(args.results_dir),
         args.data_dir,
         args.wandb,
         args.accelerator,
-        devices,
         args.num_nodes,
         progress=not args.no_progress,
         threads=args.threads,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import ablate
 from ablate import results
-from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.commands.common import add_grid_arguments, device_overrides, load_grid
 from ablate.errors import UserError
 from ablate.grid_checks import preflight
 from ablate.slurm import cluster, render, store
@@ -95,6 +95,11 @@ def experiment_arg(value: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if max(1, args.gpus_per_task) * args.nodes > 1:  # a DDP cell: its world size is part of its run id
+        args.overrides = [
+            *args.overrides,
+            *device_overrides(str(max(1, args.gpus_per_task)), args.nodes, args.overrides),
+        ]
     exp = load_grid(args)  # validates the whole grid first
     if args.array_parallelism is not None and args.array_parallelism < 1:
         raise UserError(f"--array-parallelism {args.array_parallelism}: must be >= 1")

@@ -79,7 +79,9 @@ class TrainBatches:
         epoch, first = divmod(step, per_epoch)
         device = self.x.device
         order_gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.x), generator=order_gen).to(device)
+        order = torch.randperm(len(self.x), generator=order_gen)  # on the CPU: the same order on every device
+        if device.type == "cuda":  # from page-locked memory, asynchronously: no host sync at an epoch start
+            order = order.pin_memory().to(device, non_blocking=True)
         aug_gen = torch.Generator(device=device)
         for b in range(first, per_epoch):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]

@@ -192,6 +192,15 @@ def _stem(d: Design, in_channels: int, width: int) -> nn.Sequential:
     raise ValueError(f"unknown stem {d.stem!r}; valid: resnet, patchify")
 
 
+# The activations' memory layout by device type (True: channels-last, NHWC). CPU: oneDNN's depthwise
+# and 1x1 convolutions run faster on NHWC (one thread, the quick profile's step: the layout alone
+# 1.32x for ResNet-50, 1.04x for ConvNeXt-T, whose fused LayerNorm returns NHWC anyway; with the
+# cropped convs and that LayerNorm ConvNeXt-T 2.52x: benchmarks/convnext_cpu_step.py). CUDA: NHWC, not measured yet:
+# it is cuDNN's tensor-core layout for bf16/fp16 and TF32 convolutions (timm trains ConvNeXt with
+# --channels-last); benchmarks/gpu_check.py times both on the first GPU. Other devices: NCHW.
+CHANNELS_LAST_ON = {"cpu": True, "cuda": True}
+
+
 class RoadmapNet(nn.Module):
     def __init__(
         self,
@@ -207,35 +216,42 @@ class RoadmapNet(nn.Module):
         base = max(1, round(d.width * width_mult))
         depths = [max(1, round(n / depth_div)) for n in d.depths]
         self.stem = _stem(d, in_channels, base)
-        n = sum(depths)  # stochastic depth: the drop rate rises linearly from 0 to drop_path
-        rates = [drop_path * k / max(1, n - 1) for k in range(n)]
-        stages, in_ch, k = [], base, 0
-        for i, depth in enumerate(depths):
-            width = base * 2**i
-            blocks: list[nn.Module] = []
-            if i > 0 and d.separate_downsample:  # Swin-like: norm, then a 2x2/2 conv
-                blocks += [get_norm(d.norm, in_ch), nn.Conv2d(in_ch, width, 2, stride=2)]
-                in_ch = width
-            for j in range(depth):
-                stride = 2 if (i > 0 and j == 0 and not d.separate_downsample) else 1
-                block = Block(d, in_ch, width, stride, rates[k], layer_scale)
-                blocks.append(block)
-                in_ch, k = block.out_channels, k + 1
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        self.stages, out_ch = _stages(d, base, depths, drop_path, layer_scale)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head_norm = nn.LayerNorm(in_ch) if d.separate_downsample else nn.Identity()
-        self.fc = nn.Linear(in_ch, num_classes)
-        self.channels_last = True  # the memory layout of the activations; False: NCHW
+        self.head_norm = nn.LayerNorm(out_ch) if d.separate_downsample else nn.Identity()
+        self.fc = nn.Linear(out_ch, num_classes)
+        self.channels_last: bool | None = None  # None: by device (CHANNELS_LAST_ON); False: NCHW; True: NHWC
         he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # NHWC: mkldnn's depthwise and 1x1 convolutions run faster on it; one CPU thread trained
-        # the quick profile's ConvNeXt-T about twice as fast (benchmarks/convnext_cpu_step.py).
-        if self.channels_last:
+        nhwc = CHANNELS_LAST_ON.get(x.device.type, False) if self.channels_last is None else self.channels_last
+        if nhwc:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.pool(self.stages(self.stem(x))).flatten(1)
         return self.fc(self.head_norm(x))
+
+
+def _stages(
+    d: Design, base: int, depths: list[int], drop_path: float, layer_scale: float | None
+) -> tuple[nn.Sequential, int]:
+    """(the four stages, the channels out of the last). Stage i has width base * 2**i; stochastic
+    depth rises linearly over all blocks from 0 to drop_path."""
+    n = sum(depths)
+    rates = [drop_path * k / max(1, n - 1) for k in range(n)]
+    stages, in_ch, k = [], base, 0
+    for i, depth in enumerate(depths):
+        width = base * 2**i
+        blocks: list[nn.Module] = []
+        if i > 0 and d.separate_downsample:  # Swin-like: norm, then a 2x2/2 conv
+            blocks += [get_norm(d.norm, in_ch), nn.Conv2d(in_ch, width, 2, stride=2)]
+            in_ch = width
+        for j in range(depth):
+            stride = 2 if (i > 0 and j == 0 and not d.separate_downsample) else 1
+            block = Block(d, in_ch, width, stride, rates[k], layer_scale)
+            blocks.append(block)
+            in_ch, k = block.out_channels, k + 1
+        stages.append(nn.Sequential(*blocks))
+    return nn.Sequential(*stages), in_ch
 
 
 @register_model

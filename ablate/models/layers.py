@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -48,21 +49,21 @@ class SameConv2d(nn.Conv2d):
 class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channel dimension of an NCHW tensor (ConvNeXt's 'channels_first' LN).
 
-    Written out (mean and biased variance over channels), as ConvNeXt's own code does for NCHW,
-    rather than through the fused kernel: with torch 2.14.1 on one CPU thread, training the
-    roadmap's BN -> LN step at width 6 (`convnext_roadmap(step='layer_norm', width_mult=0.0625)`)
-    through `nn.LayerNorm` aborted with heap corruption ("corrupted double-linked list"); this form
-    does not (tests/test_convnext.py runs that case)."""
+    One fused kernel (F.layer_norm over the last dimension of the NHWC view), not ~6 elementwise
+    passes over the map: on a channels-last tensor the NHWC view is the memory as it lies, so the
+    permutes copy nothing, and the output is channels-last again. (An NCHW input is copied once.)
+    History: with torch 2.14.1 a run of the roadmap's BN -> LN step at width 6 on one CPU thread
+    once aborted with heap corruption inside this kernel's backward; a stress of the kernel over
+    channels 1..49, batches 1..64 and maps 1..8, NCHW and channels-last, under MALLOC_CHECK_=3
+    found nothing, and tests/test_convnext.py trains that case (width 6, one thread)."""
 
     def __init__(self, channels: int, eps: float = 1e-6):
         super().__init__()
         self.norm = nn.LayerNorm(channels, eps=eps)  # holds weight, bias and eps (state-dict keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) * torch.rsqrt(var + self.norm.eps)
-        return x * self.norm.weight[:, None, None] + self.norm.bias[:, None, None]
+        n = self.norm
+        return F.layer_norm(x.permute(0, 2, 3, 1), n.normalized_shape, n.weight, n.bias, n.eps).permute(0, 3, 1, 2)
 
 
 # Each factory takes the number of channels of the feature map it normalises.

@@ -141,9 +141,17 @@ def ablate_step_time(
     return (marks["t1"] - marks["t0"]) / steps, marks["wall0"]
 
 
+BARRIER_TIMEOUT_S = 600  # a packed worker gives up on a start signal that never comes
+
+
 def _wait_at_barrier(folder: Path, index: int) -> None:
+    """Wait for the common start; exit if it never comes or the parent is gone (a sibling failed
+    and the parent died: no worker is left spinning)."""
     (folder / f"ready-{index}").touch()
+    parent, deadline = os.getppid(), time.monotonic() + BARRIER_TIMEOUT_S
     while not (folder / "go").exists():
+        if os.getppid() != parent or time.monotonic() > deadline:
+            raise SystemExit(f"packed bench worker {index}: no start signal")
         time.sleep(0.01)
 
 
@@ -241,57 +249,65 @@ def final_eval_time(spec: dict) -> float:
     return time.perf_counter() - t
 
 
-def knob_times(spec: dict, warmup: int, steps: int, log=print) -> dict:
-    """ablate's loop per-step time with each speed knob on its own, against the default in the same run."""
-    knobs = {
-        "default": {},
-        "bf16-mixed": {"precision": "bf16-mixed"},
-        "channels_last": {"channels_last": True},
-        "compile": {"compile": True},
-    }
+KNOBS = {
+    "default": {},
+    "bf16-mixed": {"precision": "bf16-mixed"},
+    "channels_last": {"channels_last": True},
+    "compile": {"compile": True},
+}
+
+
+def knob_times(spec: dict, warmup: int, steps: int, log=print, each=None) -> dict:
+    """ablate's loop per-step time with each speed knob on its own, against the default in the same
+    run. each(out): called after every knob (the caller saves: a run cut short keeps the others)."""
     out = {}
-    for name, k in knobs.items():
+    for name, k in KNOBS.items():
         try:
             out[name] = ablate_step_time(spec, warmup + (3 if name == "compile" else 0), steps, k)[0]
         except Exception as e:  # a knob this machine cannot run (no bf16 kernels, no compiler)
             out[name] = None
             log(f"  {name}: failed ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
-            continue
-        log(f"  {name}: {out[name] * 1e3:.1f} ms/step ({out[name] / out['default']:.3f} x default)")
+        else:
+            base = out.get("default") or out[name]
+            log(f"  {name}: {out[name] * 1e3:.1f} ms/step ({out[name] / base:.3f} x default)")
+        if each is not None:
+            each(out)
     return out
 
 
 def packed_rate(spec: dict, depth: int, k: int, warmup: int, steps: int, workdir: Path) -> float:
-    """Images/s summed over k concurrent worker processes (one device), timed from a common start."""
+    """Images/s summed over k concurrent worker processes (one device), timed from a common start.
+    A worker that fails ends the measurement: the others are killed, none is left waiting."""
     folder = Path(tempfile.mkdtemp(prefix=f"pack{depth}x{k}-", dir=workdir))
-    # One torch thread per worker, whatever k: on a shared 2-core machine a lone worker with 2
-    # threads measured 15-40x slower than with 1 (spinning threads fight the other load).
-    threads = 1
     procs = []
-    for i in range(k):
-        args = json.dumps(
-            {
-                **spec,
-                "depth": depth,
-                "warmup": warmup,
-                "steps": steps,
-                "folder": str(folder),
-                "index": i,
-                "threads": threads,
-            }
-        )
-        procs.append(subprocess.Popen([sys.executable, "-m", "ablate.train.benchmark", args], cwd=REPO))
-    while len(list(folder.glob("ready-*"))) < k:
-        if any(p.poll() not in (None, 0) for p in procs):
-            raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k})")
-        time.sleep(0.02)
-    (folder / "go").touch()
-    for p in procs:
-        if p.wait() != 0:
-            raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k})")
+    try:
+        for i in range(k):
+            # One torch thread per worker, whatever k: on a shared 2-core machine a lone worker with 2
+            # threads measured 15-40x slower than with 1 (spinning threads fight the other load).
+            args = {**spec, "depth": depth, "warmup": warmup, "steps": steps, "folder": str(folder), "index": i}
+            cmd = [sys.executable, "-m", "ablate.train.benchmark", json.dumps({**args, "threads": 1})]
+            procs.append(subprocess.Popen(cmd, cwd=REPO))
+        _start_together(procs, folder, f"depth {depth}, K={k}")
+        for p in procs:
+            if p.wait() != 0:
+                raise RuntimeError(f"a packed bench worker failed (depth {depth}, K={k}, exit {p.returncode})")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     res = [json.loads((folder / f"result-{i}.json").read_text()) for i in range(k)]
     start, end = min(r["wall0"] for r in res), max(r["wall0"] + r["step_s"] * steps for r in res)
     return k * steps * spec["batch"] / (end - start)
+
+
+def _start_together(procs: list, folder: Path, what: str) -> None:
+    """Wait until every worker is at the barrier (built, warmed up), then let them all go."""
+    while len(list(folder.glob("ready-*"))) < len(procs):
+        if any(p.poll() not in (None, 0) for p in procs):
+            raise RuntimeError(f"a packed bench worker failed before the start ({what})")
+        time.sleep(0.02)
+    (folder / "go").touch()
 
 
 def project_paper_hours(rates: dict[int, float]) -> float:

@@ -13,6 +13,8 @@ loss is then soft-target cross-entropy and the logged error is against the targe
 
 from __future__ import annotations
 
+import contextlib
+
 import lightning.pytorch as pl
 import torch
 import torch.nn as nn
@@ -50,9 +52,13 @@ class TrainWindow:
 
     def read(self) -> tuple[dict | None, int | None]:
         """(means of the window or None if it was empty, first non-finite step or None); resets
-        the sums (the divergence marker stays). One device-to-host copy."""
+        the sums (the divergence marker stays). One device-to-host copy. Under DDP every rank
+        calls this at the same step: the sums are averaged over the ranks (the global batch's
+        means) and the marker becomes the first non-finite step of any rank, so all ranks stop
+        together (a rank stopping alone would leave the others waiting in an all-reduce)."""
         if self.sums is None or self.steps == 0:
             return None, None
+        _agree_across_ranks(self)
         loss_sum, error_sum, first_bad = torch.cat([self.sums.double(), self.first_bad.double().view(1)]).tolist()
         means = {"train/loss": loss_sum / self.steps, "train/error": error_sum / self.steps}
         self.sums.zero_()
@@ -74,6 +80,20 @@ class TrainWindow:
         sums, first_bad = state.get("sums"), state.get("first_bad")
         self.sums = sums.clone() if sums is not None else None
         self.first_bad = first_bad.clone() if first_bad is not None else None
+
+
+def _agree_across_ranks(window: TrainWindow) -> None:
+    """In place: the window's sums become their mean over the DDP ranks, its marker the earliest
+    non-finite step of any rank. Two all-reduces per window, nothing outside a DDP run."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    dist.all_reduce(window.sums, op=dist.ReduceOp.SUM)
+    window.sums /= dist.get_world_size()
+    never = torch.iinfo(torch.int64).max  # "no bad step" must lose a MIN to any real step
+    bad = torch.where(window.first_bad < 0, never, window.first_bad)
+    dist.all_reduce(bad, op=dist.ReduceOp.MIN)
+    window.first_bad = torch.where(bad == never, -1, bad)
 
 
 class Classifier(pl.LightningModule):
@@ -171,13 +191,18 @@ def soft_target_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def error_rate(model: nn.Module, batches) -> float:
-    """Top-1 error of `model` (in eval mode) over an iterable of (x, y) batches."""
+def error_rate(model: nn.Module, batches, precision=None) -> float:
+    """Top-1 error of `model` (in eval mode) over an iterable of (x, y) batches. `precision`: the
+    Trainer's precision plugin, so the evaluation runs as validation does (bf16-true: inputs cast
+    to bfloat16; *-mixed: under autocast); None: as given."""
     was_training = model.training
     model.eval()
     wrong = total = 0
-    for x, y in batches:
-        wrong += (model(x).argmax(1) != y).sum().item()
-        total += len(y)
+    context = precision.forward_context() if precision is not None else contextlib.nullcontext()
+    with context:
+        for x, y in batches:
+            x = precision.convert_input(x) if precision is not None else x
+            wrong += (model(x).argmax(1) != y).sum().item()
+            total += len(y)
     model.train(was_training)
     return wrong / total

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 
 from ablate import results, tracking
 from ablate.experiment import Cell, Experiment
 from ablate.train import provenance
-from ablate.train.builders import build_callbacks, build_data_and_network, build_module, build_trainer, quiet_lightning
+from ablate.train.builders import (
+    build_callbacks,
+    build_data_and_network,
+    build_module,
+    build_trainer,
+    check_devices,
+    quiet_lightning,
+)
 from ablate.train.checkpointing import usable_checkpoint
 from ablate.train.module import error_rate
 from ablate.train.threads import set_torch_threads
@@ -30,10 +39,19 @@ class RunOptions:
     data_dir: str | None = None
     wandb: str = "auto"  # auto | online | offline | off
     accelerator: str = "auto"
-    devices: int | str = "auto"
-    num_nodes: int = 1
+    num_nodes: int = 1  # the cell's train.world_size processes are spread over this many nodes
     progress: bool = True
     threads: int | None = None  # torch intra-op threads; None: the CPUs allocated (ablate.train.threads)
+
+
+# Set by rank 0 of a cell before it starts the cell's other DDP ranks (Lightning's launcher re-runs
+# this process's command line for them; they inherit the variable): the run id of that cell. A
+# process is rank >= 1 of a launch that ablate started exactly when this is set and its launcher
+# rank (launched_rank) is > 0; `ablate run` then trains that one cell and nothing else.
+DDP_RUN_ID_ENV = "ABLATE_DDP_RUN_ID"
+# What Lightning's launcher writes into rank 0's own environment; restored after the cell, so the
+# next DDP cell of the same process starts its own ranks again.
+_LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", DDP_RUN_ID_ENV)
 
 
 class IncompleteRun(RuntimeError):
@@ -80,6 +98,7 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     """One attempt at a cell: record what it starts from, build, fit, summarise, write the result."""
     quiet_lightning()
     set_torch_threads(opts.threads)  # the CPUs SLURM / the affinity mask gave us, not the machine's
+    check_devices(cell.config, opts.accelerator)  # before the run folder is touched
     meta = cell_meta(experiment, cell)
     writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
     resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer)
@@ -88,29 +107,21 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     dm, net = build_data_and_network(cfg, cell.seed, opts.data_dir)
     module = build_module(cfg, net, dm.num_classes, cell.seed)
     recorder, ema, own_callbacks = build_callbacks(train, out)
-    logger = tracking.make_logger(
-        opts.wandb,
-        experiment=experiment.name,
-        arm=cell.arm,
-        seed=cell.seed,
-        profile=experiment.profile,
-        run_id=cell.run_id,
-        save_dir=out,
-        config={**meta, **cfg},
-    )
+    logger = _logger(experiment, cell, opts, out, {**meta, **cfg})
     trainer = build_trainer(
         train,
         out,
         [*own_callbacks, *callbacks],
         logger=logger,
         accelerator=opts.accelerator,
-        devices=opts.devices,
         num_nodes=opts.num_nodes,
         progress=opts.progress,
     )
     try:
-        # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
-        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
+        with ddp_launch(cell.run_id, train["world_size"]):
+            # weights_only=True: a checkpoint is plain tensors and containers; a doctored file cannot run code.
+            ckpt = str(resume_from) if resume_from else None
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         _check_finished(trainer, module, train["max_steps"], out)
         summary = _summarize(trainer, module, dm, recorder, meta, resumed_from_step, ema)
         if logger is not None and trainer.is_global_zero:  # other ranks hold a dummy W&B run
@@ -125,6 +136,55 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
         for hpc in out.glob("hpc_ckpt_*.ckpt"):  # pre-emption checkpoints: superseded by the result
             hpc.unlink()
     return summary
+
+
+@contextmanager
+def ddp_launch(run_id: str, world_size: int):
+    """Around trainer.fit of a cell trained by world_size > 1 processes: rank 0 names the cell in
+    DDP_RUN_ID_ENV for the ranks it is about to start, and afterwards restores its environment and
+    leaves the process group, so the next cell of a grid starts its own ranks."""
+    if world_size < 2 or launched_rank() > 0:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in _LAUNCH_ENV}
+    os.environ[DDP_RUN_ID_ENV] = run_id
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launched_cell(cells: Sequence[Cell]) -> Cell | None:
+    """The cell this process must train as rank >= 1 of a launch that ablate started, or None
+    for any other process (rank 0, a single process, ranks started by srun or torchrun)."""
+    run_id = os.environ.get(DDP_RUN_ID_ENV)
+    if not run_id or launched_rank() == 0:
+        return None
+    for cell in cells:
+        if cell.run_id == run_id:
+            return cell
+    raise RuntimeError(f"${DDP_RUN_ID_ENV}={run_id}: no such cell in this grid (rank {launched_rank()})")
+
+
+def _logger(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, config: dict):
+    """The cell's W&B logger (None with --wandb off)."""
+    return tracking.make_logger(
+        opts.wandb,
+        experiment=experiment.name,
+        arm=cell.arm,
+        seed=cell.seed,
+        profile=experiment.profile,
+        run_id=cell.run_id,
+        save_dir=out,
+        config=config,
+    )
 
 
 def cell_meta(experiment: Experiment, cell: Cell) -> dict:
@@ -169,10 +229,12 @@ def _summarize(trainer, module, dm, recorder, meta, resumed_from_step, ema=None)
     model = module.model if not module.channels_last else module
     diverged = module.diverged_at is not None
     errors = {}
+    precision = trainer.precision_plugin  # evaluate in the dtype the model trained in (bf16-true)
     for split in ("train", "val", "test"):
-        errors[f"final_{split}_error"] = float("nan") if diverged else error_rate(model, dm.eval_batches(split, device))
+        batches = dm.eval_batches(split, device)
+        errors[f"final_{split}_error"] = float("nan") if diverged else error_rate(model, batches, precision)
         if ema is not None and not diverged:
-            errors[f"final_{split}_error_ema"] = error_rate(ema.ema.module, dm.eval_batches(split, device))
+            errors[f"final_{split}_error_ema"] = error_rate(ema.ema.module, batches, precision)
     train_records = [r for r in recorder.records if "train/error" in r]
     last = train_records[-max(1, len(train_records) // 10) :]  # the last ~10% of the run
     return {
