@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ablate import results
-from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.commands.common import add_grid_arguments, add_seeds_max, load_grid
 from ablate.slurm import cluster, store
 
 HELP = "show each cell of an experiment: done / running / pending / failed (log tail) / missing"
@@ -20,6 +20,7 @@ HELP = "show each cell of an experiment: done / running / pending / failed (log 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_grid_arguments(p)
+    add_seeds_max(p)
     p.add_argument(
         "--lines", type=int, default=5, metavar="N", help="lines of log shown under each failed cell (default 5)"
     )
