@@ -31,7 +31,7 @@ def test_looks_and_their_levels_are_fixed_by_the_schedule_alone():
     for sch in SCHEDULES:
         alphas = Schedule(*sch).alphas()
         assert sum(alphas) == pytest.approx(stats.ALPHA) and alphas[-1] == pytest.approx(0.75 * stats.ALPHA)
-        assert all(0 < a for a in alphas) and alphas[:-1] == sorted(alphas[:-1])  # little early, more later
+        assert all(a > 0 for a in alphas) and alphas[:-1] == sorted(alphas[:-1])  # little early, more later
     assert Schedule(4, 1, 4).alphas() == [stats.ALPHA]  # one look: a fixed design
     assert Schedule(3, 2, 15).capped(6) == Schedule(3, 2, 6) and Schedule(3, 2, 15).capped(2).looks == [2]
 
