@@ -4,6 +4,7 @@ that decides (ablate.verdicts.sequential), the rounds of `run` and `submit` on s
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from ablate.verdicts import sequential, stats
 from ablate.verdicts.evaluate import HOLDS, UNRESOLVED, judge
 from ablate.verdicts.sequential import Schedule, replay
 from tests import sequential_sim as sim
+from tests.helpers import run_cli
 
 SCHEDULES = [(3, 1, 10), (3, 2, 15), (5, 5, 30)]
 
@@ -266,3 +268,34 @@ def test_submit_dry_run_submits_the_next_look_only(tmp_path, capsys):
     assert cli.main(args) == 0
     out, err = capsys.readouterr()
     assert "no claim needs more seeds" in err and "#SBATCH" not in out, err
+
+
+@pytest.mark.slow  # trains 6-12 tiny cells
+def test_run_trains_look_by_look_and_analyze_makes_the_same_verdicts(tmp_path):
+    """`run` on a schedule: the first look's cells of every arm, then only the arms of open claims;
+    verdicts.json says where each claim was settled; `analyze` rebuilds the same file."""
+    claims = [
+        {"id": "params", "metric": "params", "a": "z", "b": "x", "expect": "greater"},  # exact: look 1
+        {"id": "xz", "metric": "final_train_error", "a": "x", "b": "z", "expect": "differ"},
+    ]
+    path = write_yaml(tmp_path, {"start": 2, "step": 1, "max": 3}, claims)
+    root = tmp_path / "results"
+    res = run_cli("run", str(path), "--results-dir", str(root), "--wandb", "off", "--no-progress")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "look 1: 2 seeds per arm of x, y, z" in res.stdout
+    report = root / "seq" / "_report-quick" / "verdicts.json"
+    verdicts = {v["id"]: v for v in json.loads(report.read_text())}
+    assert (verdicts["params"]["outcome"], verdicts["params"]["look"], verdicts["params"]["stage"]) == (
+        "holds",
+        1,
+        "settled",
+    )
+    xz = verdicts["xz"]
+    assert xz["stage"] in ("settled", "stopped", "final") and xz["seeds"] in (2, 3)
+    exp = load_experiment(str(path))
+    done = {(c.arm, c.seed) for c in exp.cells if results.is_complete(results.run_dir(root, "seq", c.run_id))}
+    assert {(a, s) for a, s in done if a == "y"} == {("y", 0), ("y", 1)}  # in no claim: the first look only
+    assert {s for a, s in done if a == "x"} == set(range(xz["seeds"]))
+    before = report.read_text()
+    again = run_cli("analyze", str(path), "--results-dir", str(root), "--wandb", "off")
+    assert again.returncode == 0 and report.read_text() == before

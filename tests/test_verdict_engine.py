@@ -460,3 +460,48 @@ def test_holm_decides_the_outcome_not_the_raw_p():
     )
     vs = evaluate(c, runs_frame({"a": [0.10, 0.13, 0.12], "b": [0.15, 0.18, 0.17]}), NO_CURVES, "quick")
     assert all(v.p < 0.05 < v.p_adjusted and v.outcome == UNRESOLVED for v in vs)
+
+
+# ----------------------------------------------------------------------------- what is written
+def test_the_wandb_table_carries_the_numbers_of_verdicts_json():
+    from ablate.report.wandb_log import verdict_frame
+
+    vs = [
+        one(
+            {"expect": "less", "diverged": "exclude"},
+            {"a": [0.1, 0.11, 0.12, 0.5], "b": [0.3, 0.31, 0.33, 0.3]},
+            status={"a-3": "diverged"},
+        ),
+        one({"expect": "equal", "by": 0.05}, {"a": [0.20, 0.21, 0.205], "b": [0.20, math.nan, 0.203, 0.21]}),
+    ]
+    frame = verdict_frame(vs)
+    for v, row in zip(vs, frame.to_dict("records")):
+        d = v.to_dict()
+        for key, value in d.items():
+            if key in ("a", "b"):
+                side = getattr(v, key)
+                assert (row[f"{key}_n"], row[f"{key}_diverged"], row[f"{key}_excluded"]) == (
+                    side.n,
+                    side.diverged,
+                    side.excluded,
+                )
+                assert (row[f"{key}_censored"], row[f"{key}_no_value"]) == (sum(side.censored), len(side.no_value))
+            elif isinstance(value, list):
+                assert row[key] == ("; ".join(value) if key == "flags" else ", ".join(f"{b:g}" for b in value))
+            else:
+                assert row[key] == value or (value is None and row[key] is None), key
+    assert {"decision_low", "decision_high", "holm_factor", "alpha", "flags", "look", "seeds", "stage"} <= set(frame)
+
+
+def test_the_table_has_a_diverged_column():
+    from ablate.experiment import load_experiment
+    from ablate.report.pipeline import analyze_frames
+    from tests.frames import frames
+
+    exp = load_experiment("degradation", "paper", ["seeds=[0,1,2]"])
+    p110 = [c.run_id for c in exp.cells if c.arm == "plain-110"][:1]
+    a = analyze_frames(
+        exp, *frames(exp, final={"plain-56": [0.3, 0.31, 0.32], "plain-110": [0.2, 0.21, 0.22]}, diverged=set(p110))
+    )
+    assert "| arm | n | diverged |" in a.table_md and "| plain-110 | 3 | 1 |" in a.table_md
+    assert a.table_csv.set_index("arm").loc["plain-110", "diverged"] == 1

@@ -150,7 +150,8 @@ def _run_rounds(exp, opts, train) -> bool:
                 f"[ablate] look {state.looks_taken + 1} cannot be taken: its runs are not all usable", file=sys.stderr
             )
             return False
-        print(f"[ablate] look {state.looks_taken + 1}: {state.next_seeds} seeds per arm of {_arms(cells)}")
+        n = max(c.seed for c in cells) + 1
+        print(f"[ablate] look {state.looks_taken + 1}: {n} seeds per arm of {_arms(cells)}")
         if not train(cells):
             return False
         before = cells

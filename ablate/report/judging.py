@@ -69,10 +69,15 @@ def next_cells(exp, state: sequential.Progress) -> list[Cell]:
 
 
 def next_round(exp, root: Path) -> tuple[sequential.Progress, list[Cell]]:
-    """(where the design stands on the stored runs, the cells its next look needs, done or not)."""
+    """(where the design stands on the stored runs, the cells its next look needs, done or not).
+    The first look trains every arm of the grid (claims or not: the table shows them all)."""
     runs, curves, _ = load_runs(exp, root)
     claims, _ = claims_of_this_grid(exp)
     state = progress(exp, claims, with_derived(exp, runs, curves), curves)
+    first = exp.cells_for(set(exp.arms), exp.schedule.start)
+    done = set(runs.run_id) if len(runs) else set()
+    if any(c.run_id not in done for c in first):
+        return state, first
     return state, next_cells(exp, state)
 
 
