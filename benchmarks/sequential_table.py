@@ -44,66 +44,61 @@ class SpendingOnly(sequential.Schedule):
         return [s - prev for s, prev in zip(spent, [0.0] + spent[:-1])]
 
 
+def markdown(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
 def null_table(sims: int) -> list[str]:
-    lines = [
-        "| schedule (start, step, max) | looks | false HOLDS | false REFUTED | same looks at a fixed 5%: false HOLDS |",
-        "|---|---|---|---|---|",
-    ]
-    c = sim.claim("less")
+    c, rows = sim.claim("less"), []
     for sch in SCHEDULES:
         ours = sim.sequential_rates(c, sequential.Schedule(*sch), sim.normal(0.0), sims, seed=1, stop_early=False)
         naive = sim.sequential_rates(c, FixedLevel(*sch), sim.normal(0.0), sims, seed=1, stop_early=False)
         looks = len(sequential.Schedule(*sch).looks)
-        lines.append(f"| {sch} | {looks} | {ours.holds:.1%} | {ours.refuted:.1%} | {naive.holds:.1%} |")
-    return lines
+        rows.append([str(sch), str(looks), f"{ours.holds:.1%}", f"{ours.refuted:.1%}", f"{naive.holds:.1%}"])
+    header = ["schedule (start, step, max)", "looks", "false HOLDS", "false REFUTED"]
+    return markdown(header + ["same looks at a fixed 5%: false HOLDS"], rows)
 
 
 def power_table(sims: int) -> list[str]:
-    lines = [
-        "| schedule | true effect | sequential: power | sequential: mean seeds per arm | fixed (max seeds): power |",
-        "|---|---|---|---|---|",
-    ]
-    c = sim.claim("less")
+    c, rows = sim.claim("less"), []
     for sch in SCHEDULES:
         schedule, fixed = sequential.Schedule(*sch), sequential.Schedule(sch[2], 1, sch[2])
         null = sim.sequential_rates(c, schedule, sim.normal(0.0), sims, seed=2)
-        lines.append(f"| {sch} | 0 (none) | {null.holds:.1%} held | {null.seeds:.1f} | — |")
+        rows.append([str(sch), "0 (none)", f"{null.holds:.1%} held", f"{null.seeds:.1f}", "—"])
         for d in EFFECTS:
             seq = sim.sequential_rates(c, schedule, sim.normal(d), sims, seed=3)
-            fix = sim.sequential_rates(c, fixed, sim.normal(d), sims, seed=3)
-            lines.append(f"| {sch} | {d:g} sd | {seq.holds:.1%} | {seq.seeds:.1f} | {fix.holds:.1%} ({sch[2]}) |")
-    return lines
+            fix = sim.sequential_rates(c, fixed, sim.normal(d), sims, seed=3)  # the same draws
+            rows.append([str(sch), f"{d:g} sd", f"{seq.holds:.1%}", f"{seq.seeds:.1f}", f"{fix.holds:.1%} ({sch[2]})"])
+    header = ["schedule", "true effect", "sequential: power", "sequential: mean seeds per arm"]
+    return markdown(header + ["fixed (max seeds): power"], rows)
 
 
 def spending_table(sims: int) -> list[str]:
-    lines = [
-        "| schedule | last look's α: ours | power at 1 sd: ours | α: O'Brien-Fleming alone | power at 1 sd |",
-        "|---|---|---|---|---|",
-    ]
-    c = sim.claim("less")
+    c, rows = sim.claim("less"), []
     for sch in SCHEDULES:
         ours, obf = sequential.Schedule(*sch), SpendingOnly(*sch)
         a = sim.sequential_rates(c, ours, sim.normal(1.0), sims, seed=3)  # the power table's draws
         b = sim.sequential_rates(c, obf, sim.normal(1.0), sims, seed=3)
-        lines.append(f"| {sch} | {ours.alphas()[-1]:.4f} | {a.holds:.1%} | {obf.alphas()[-1]:.4f} | {b.holds:.1%} |")
-    return lines
+        rows.append(
+            [str(sch), f"{ours.alphas()[-1]:.4f}", f"{a.holds:.1%}", f"{obf.alphas()[-1]:.4f}", f"{b.holds:.1%}"]
+        )
+    header = ["schedule", "last look's α: ours", "power at 1 sd: ours", "α: O'Brien-Fleming alone"]
+    return markdown(header + ["power at 1 sd"], rows)
 
 
 def small_n_table(sims: int) -> list[str]:
-    lines = [
-        "| case (no true difference in the means) | seeds per arm | false HOLDS | flagged | false HOLDS not flagged |",
-        "|---|---|---|---|---|",
-    ]
     cases = [
-        ("normal, equal sd (the baseline)", sim.normal(0.0), "less"),
-        ("a ~ Exp(1) vs b ~ N(1, 0.1), claim a < b", sim.exp_vs_normal, "less"),
-        ("a diverges 1 in 10, b never; claim a < b", sim.rare_divergence, "less"),
+        ("normal, equal sd (the baseline)", sim.normal(0.0)),
+        ("a ~ Exp(1) vs b ~ N(1, 0.1), claim a < b", sim.exp_vs_normal),
+        ("a diverges 1 in 10, b never; claim a < b", sim.rare_divergence),
     ]
-    for name, draw, expect in cases:
+    rows = []
+    for name, draw in cases:
         for n in (3, 5, 10):
-            r = sim.fixed_rates(sim.claim(expect), n, draw, sims, seed=5)
-            lines.append(f"| {name} | {n} | {r.holds:.1%} | {r.flagged:.1%} | {r.holds_unflagged:.1%} |")
-    return lines
+            r = sim.fixed_rates(sim.claim("less"), n, draw, sims, seed=5)
+            rows.append([name, str(n), f"{r.holds:.1%}", f"{r.flagged:.1%}", f"{r.holds_unflagged:.1%}"])
+    header = ["case (no true difference in the means)", "seeds per arm", "false HOLDS", "flagged"]
+    return markdown(header + ["false HOLDS not flagged"], rows)
 
 
 def main(argv=None) -> int:

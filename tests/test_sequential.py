@@ -20,7 +20,7 @@ from ablate.verdicts import sequential, stats
 from ablate.verdicts.evaluate import HOLDS, UNRESOLVED, judge
 from ablate.verdicts.sequential import Schedule, replay
 from tests import sequential_sim as sim
-from tests.helpers import run_cli
+from tests.helpers import TINY_BASE, run_cli
 
 SCHEDULES = [(3, 1, 10), (3, 2, 15), (5, 5, 30)]
 
@@ -41,14 +41,7 @@ def test_looks_and_their_levels_are_fixed_by_the_schedule_alone():
 def write_yaml(tmp_path, seeds, claims=None, name="seq.yaml"):
     spec = {
         "description": "a sequential test grid",
-        "base": {
-            "model.name": "cifar_resnet",
-            "model.width": 4,
-            "model.depth": 8,
-            "data": {"name": "digits", "batch_size": 32, "val_size": 0.1, "augment": "none"},
-            "train": {"max_steps": 6, "log_every": 2, "eval_every": 3, "checkpoint_every": 3},
-            "schedule": {"name": "multistep"},
-        },
+        "base": TINY_BASE,
         "arms": {"x": {"model.shortcut": "none"}, "y": {"model.shortcut": "A"}, "z": {"model.depth": 14}},
         "seeds": seeds,
         "profiles": {"quick": {}},

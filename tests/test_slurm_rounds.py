@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ablate.experiment import load_experiment
+from tests.helpers import TINY_BASE
 
 try:
     from tests import slurm_helpers as H
@@ -26,14 +27,7 @@ needs_slurm = pytest.mark.skipif(H.missing_slurm() is not None, reason=H.missing
 
 GRID = {
     "description": "two identical arms, a seed schedule (the rounds test)",
-    "base": {
-        "model.name": "cifar_resnet",
-        "model.width": 4,
-        "model.depth": 8,
-        "data": {"name": "digits", "batch_size": 32, "val_size": 0.1, "augment": "none"},
-        "train": {"max_steps": 12, "log_every": 2, "eval_every": 6, "checkpoint_every": 6},
-        "schedule": {"name": "multistep"},
-    },
+    "base": TINY_BASE,
     "arms": {"x": {}, "y": {}},
     "seeds": {"start": 2, "step": 1, "max": 4},
     "profiles": {"quick": {}},

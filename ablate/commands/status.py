@@ -31,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
     subs = store.read_submissions(root, _experiment_name(args.experiment))
     if args.profile is None and not args.overrides and subs:
         args.profile, args.overrides = subs[-1]["profile"], list(subs[-1]["overrides"])
+        args.seeds_max = args.seeds_max or subs[-1].get("seeds_max")
     exp = load_grid(args)
     subs = store.read_submissions(root, exp.name)
     done = {}

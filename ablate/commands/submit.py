@@ -231,6 +231,7 @@ def _submit_arrays(exp, root: Path, plan: list[tuple], args) -> list[str]:
             "script": str(path),
             "profile": exp.profile,
             "overrides": list(args.overrides),
+            "seeds_max": args.seeds_max,
             "submitted_at": stamp,
             "after": after,
         }
