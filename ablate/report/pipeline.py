@@ -199,7 +199,8 @@ def report(exp, a: Analysis, paths: dict[str, Path]) -> str:
         f"# {a.title}",
         "",
         f"Experiment `{exp.name}`, profile `{exp.profile}` ({exp.path.name}); {a.runs} of {len(exp.cells)} runs "
-        f"finished. Verdicts are computed from these runs: {counts[HOLDS]} hold, {counts[REFUTED]} refuted, "
+        + ("finished" if exp.schedule is None else "of a sequential design run (see Seeds below)")
+        + f". Verdicts are computed from these runs: {counts[HOLDS]} hold, {counts[REFUTED]} refuted, "
         f"{counts[UNRESOLVED]} unresolved"
         + (f", {len(a.verdicts) - sum(counts.values())} not measured" if len(a.verdicts) > sum(counts.values()) else "")
         + ".",

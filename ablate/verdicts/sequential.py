@@ -44,10 +44,10 @@ from ablate.verdicts.verdict import HOLDS, NOT_MEASURED, REFUTED, UNRESOLVED, Ve
 
 SCHEDULE_KEYS = ("start", "step", "max")
 # The share of α the looks before the last may spend. Under a union bound every α spent early is
-# taken from the last look; measured (docs/verdicts.md, benchmarks/sequential_table.py): Lan-DeMets
-# O'Brien-Fleming spending alone leaves the last of (3, 1, 10)'s eight looks 22% of α and 33% power
-# at 1 sd; a quarter spent early in its shape leaves 75% and 51% (fixed 10 seeds: 56%), at most one
-# seed more on average at 2-3 sd, and a first look able to settle effects of ~15 sd at 3 seeds.
+# taken from the last look: Lan-DeMets O'Brien-Fleming spending alone leaves the last of (3, 1, 10)'s
+# eight looks 22% of α and 37% power at 1 sd; spending a quarter early in its shape leaves 75% and
+# 53% (the fixed design at 10 seeds: 58%), and a first look that can still settle effects of ~15 sd
+# at 3 seeds (docs/verdicts.md, `python -m benchmarks.sequential_table`).
 EARLY_SHARE = 0.25
 MIN_START = 2  # a look needs 2 seeds per arm to estimate the seed-to-seed noise
 
