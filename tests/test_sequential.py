@@ -170,7 +170,7 @@ def test_no_true_difference_false_holds_stay_at_2_5_percent_over_all_looks(sched
     """Every look taken (no stopping for futility): the worst case of the design. The docs table
     (benchmarks/sequential_table.py, 4,000 experiments) measures 1.7-1.8%."""
     r = sim.sequential_rates(sim.claim("less"), Schedule(*schedule), sim.normal(0.0), 1000, seed=1, stop_early=False)
-    assert r.holds <= 0.025 and r.refuted <= 0.025, r
+    assert r.holds <= 0.025 and r.holds + r.refuted <= stats.ALPHA, r  # any false settlement: at most α
 
 
 def test_a_fixed_level_test_repeated_at_every_look_would_not_be():
@@ -180,7 +180,7 @@ def test_a_fixed_level_test_repeated_at_every_look_would_not_be():
         def alphas(self, alpha=stats.ALPHA):
             return [alpha] * len(self.looks)
 
-    r = sim.sequential_rates(sim.claim("less"), FixedLevel(3, 1, 10), sim.normal(0.0), 1000, seed=1, stop_early=False)
+    r = sim.sequential_rates(sim.claim("less"), FixedLevel(3, 1, 10), sim.normal(0.0), 500, seed=1, stop_early=False)
     assert r.holds > 0.05, r
 
 

@@ -55,7 +55,7 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     elsewhere = judged.elsewhere
     claims = [c for c in exp.claims if c.id not in {e.id for e in elsewhere}]
     arms = [a for a in exp.arms if a in set(runs.arm)]
-    diverged = runs.groupby("arm")["status"].apply(lambda s: int((s == "diverged").sum())).to_dict()
+    diverged = (runs.status == "diverged").groupby(runs.arm).sum().to_dict() if "status" in runs else {}
     table_csv, table_md = arm_table(_table_columns(runs, curves, claims, hooks.metrics), arms, diverged)
     figs = {"curves": F.learning_curves(runs, curves, arms), **hooks.call("figures", runs, curves, spec, default={})}
     notes = (

@@ -31,6 +31,7 @@ against 67% measured for an effect of 3 standard deviations).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -137,17 +138,8 @@ def permutation_p(a: np.ndarray, b: np.ndarray, claimed: str, low: float, high: 
     """The exact permutation test of the same hypotheses as `welch` (a shifted by each bound, then
     every split of the pooled values into sides of the same sizes; PERMUTATIONS random splits, with
     the +1 that keeps it valid, when there are more). Two-sided as Welch's p: 2·min(p_holds, p_refutes)."""
-    n, pooled_n = len(a), len(a) + len(b)
-    if math.comb(pooled_n, n) <= PERMUTATIONS:
-        members = np.zeros((math.comb(pooled_n, n), pooled_n), bool)
-        for row, idx in enumerate(itertools.combinations(range(pooled_n), n)):
-            members[row, list(idx)] = True
-        plus = 0
-    else:
-        rng = np.random.default_rng(0)
-        order = np.argsort(rng.random((PERMUTATIONS, pooled_n)), axis=1)
-        members = order < n  # a random n of the pooled positions
-        plus = 1
+    n = len(a)
+    members, plus = _splits(n, n + len(b))
 
     def tail(bound: float, sign: float) -> float:
         x = np.concatenate([a - bound, b])
@@ -160,6 +152,19 @@ def permutation_p(a: np.ndarray, b: np.ndarray, claimed: str, low: float, high: 
     est = float(a.mean() - b.mean())
     p_holds, p_refutes = _geometry(lambda x: tail(x, 1.0), lambda x: tail(x, -1.0), est, claimed, low, high)
     return float(min(1.0, 2 * min(p_holds, p_refutes)))
+
+
+@functools.lru_cache(maxsize=32)
+def _splits(n: int, pooled_n: int) -> tuple[np.ndarray, int]:
+    """(rows of which pooled positions side a takes, the +1 of a random sample): every split when
+    there are at most PERMUTATIONS, else that many random ones (fixed seed)."""
+    if math.comb(pooled_n, n) <= PERMUTATIONS:
+        members = np.zeros((math.comb(pooled_n, n), pooled_n), bool)
+        for row, idx in enumerate(itertools.combinations(range(pooled_n), n)):
+            members[row, list(idx)] = True
+        return members, 0
+    order = np.argsort(np.random.default_rng(0).random((PERMUTATIONS, pooled_n)), axis=1)
+    return order < n, 1  # a random n of the pooled positions
 
 
 def holm(p_values: list[float]) -> list[float]:
