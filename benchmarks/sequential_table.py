@@ -9,6 +9,7 @@
 2. True effects of 1, 2 and 3 sd: power and mean seeds per arm, the sequential design against the
    fixed design with its maximum; and with no true difference, the seeds it saves by stopping.
 3. The spending choice: the last look keeping 75% of α against Lan-DeMets O'Brien-Fleming alone.
+   And stopping for futility: what it costs in power and saves in seeds.
 4. Small n, fixed designs: false HOLDS under a shape difference and under rare divergence at 3,
    5 and 10 seeds, with how often the verdict is flagged as fragile.
 
@@ -86,6 +87,19 @@ def spending_table(sims: int) -> list[str]:
     return markdown(header + ["power at 1 sd"], rows)
 
 
+def futility_table(sims: int) -> list[str]:
+    c, rows = sim.claim("less"), []
+    for sch in SCHEDULES:
+        schedule, cells = sequential.Schedule(*sch), []
+        for d, seed in ((1.0, 3), (0.0, 2)):  # the power table's draws
+            on = sim.sequential_rates(c, schedule, sim.normal(d), sims, seed=seed)
+            off = sim.sequential_rates(c, schedule, sim.normal(d), sims, seed=seed, stop_early=False)
+            cells += [f"{on.holds:.1%} / {off.holds:.1%}", f"{on.seeds:.1f} / {off.seeds:.1f}"]
+        rows.append([str(sch), *cells])
+    header = ["schedule", "1 sd: power with / without stopping", "1 sd: mean seeds", "no difference: HOLDS"]
+    return markdown(header + ["no difference: mean seeds"], rows)
+
+
 def small_n_table(sims: int) -> list[str]:
     cases = [
         ("normal, equal sd (the baseline)", sim.normal(0.0)),
@@ -110,6 +124,7 @@ def main(argv=None) -> int:
         ("No true difference, every look taken", null_table, 2 * args.sims),
         ("Power and seeds: sequential against fixed", power_table, args.sims // 2),
         ("The spending choice", spending_table, args.sims // 2),
+        ("Stopping for futility: with / without", futility_table, args.sims // 2),
         ("Small n, fixed designs", small_n_table, 2 * args.sims),
     ):
         print(f"### {title} ({sims} simulated experiments each)\n")
