@@ -1,6 +1,6 @@
 """The verdict engine by simulation: the tables of docs/verdicts.md, printed as Markdown.
 
-    .venv/bin/python -m benchmarks.sequential_table            # from the repository root, ~2 minutes
+    .venv/bin/python -m benchmarks.sequential_table            # from the repository root, ~2 minutes on 2 cores
     .venv/bin/python -m benchmarks.sequential_table --sims 500 # a quicker, noisier look
 
 1. Sequential designs with no true difference, every look taken: how often a claim ends HOLDS or
