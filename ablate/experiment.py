@@ -1,5 +1,11 @@
 """Experiment definitions: a YAML file of base config, arms, seeds and named profiles.
 
+`seeds` is a list (a fixed design: every cell is run, then judged once) or a schedule
+`{start: 3, step: 2, max: 15}` (a sequential design, ablate.verdicts.sequential: seeds 0, 1, 2, ...
+are added look by look while claims are unresolved; `--seeds-max N` caps it). Either way the grid
+holds every cell up to the last seed, so that validation covers all of them and SLURM array
+indices stay stable; `Experiment.schedule` tells the runner about the looks.
+
 An experiment expands into cells (arm x seed) in a stable order. Each cell's config is resolved as
 
     DEFAULTS <- base <- profile.set <- arm <- profile.arms[arm] <- --set overrides
@@ -30,7 +36,8 @@ from ablate.results import results_root as default_results_root
 from ablate.search_path import find_experiment
 from ablate.spec import check_name, parse_overrides, read_spec
 from ablate.studies import tuned_values
-from ablate.verdicts.claims import Claim, parse_claims
+from ablate.verdicts.claims import Claim, Side, parse_claims
+from ablate.verdicts.sequential import MIN_START, SCHEDULE_KEYS, Schedule
 
 TunedLookup = Callable[[str, list[str]], dict[str, Any]]
 
@@ -53,6 +60,7 @@ class Experiment:
     cells: list[Cell] = field(repr=False)
     claims: list[Claim] = field(default_factory=list, repr=False)  # parsed and checked at load
     hooks: Hooks = field(default_factory=Hooks, repr=False)  # its analysis module's hooks
+    schedule: Schedule | None = None  # a sequential design's looks; None: a fixed list of seeds
 
     @property
     def arms(self) -> list[str]:
@@ -61,6 +69,14 @@ class Experiment:
     @property
     def seeds(self) -> list[int]:
         return list(dict.fromkeys(c.seed for c in self.cells))
+
+    def arms_of(self, side: Side) -> set[str]:
+        """The arms whose cells a claim's side selects."""
+        return {c.arm for c in self.cells if side.matches(c.arm, C.flatten(c.config))}
+
+    def cells_for(self, arms: set[str], n: int) -> list[Cell]:
+        """The cells of these arms with the first n seeds (a look of a sequential design)."""
+        return [c for c in self.cells if c.arm in arms and c.seed < n]
 
 
 def load_experiment(
@@ -71,14 +87,16 @@ def load_experiment(
     results_root: str | Path | None = None,
     arms: Sequence[str] | None = None,
     tuned: TunedLookup | None = None,
+    seeds_max: int | None = None,
 ) -> Experiment:
     """Read, resolve and validate a whole experiment grid, its claims and its analysis module;
     raise ExperimentError on bad input. Everything later stages need is in the result.
 
     results_root: where the tuning studies of `tuned` values live (default: results.results_root);
     arms: keep only these arms of the profile (`tune` trains one); tuned: the lookup of `tuned`
-    values (default: the arm's Optuna study). The tuned values used are described in the returned
-    spec under `_tuned` (arm -> record).
+    values (default: the arm's Optuna study); seeds_max: at most this many seeds per arm
+    (`--seeds-max`: caps a schedule, or keeps the first N of a list). The tuned values used are
+    described in the returned spec under `_tuned` (arm -> record).
     """
     path = find_experiment(name_or_path)
     check_name(path, "experiment", path.stem)
@@ -90,14 +108,16 @@ def load_experiment(
         spec = _only_arms(path, spec, profile, list(arms))
     records: dict[str, dict] = {}
     lookup = tuned or _study_lookup(path, profile, results_root, records)
-    cells = expand(spec, profile, parse_overrides(overrides), path, lookup)
+    cli = parse_overrides(overrides)
+    _, schedule = seed_design(spec, profile, cli, path, seeds_max)
+    cells = expand(spec, profile, cli, path, lookup, seeds_max)
     check_models(path, cells)  # constructor rules (depth 6n+2, ...) fail here, not in every cell
     if records:
         spec = {**spec, "_tuned": records}
     hooks = load_hooks(spec.get("analysis"), path)
     keys = {k for c in cells for k in C.flatten(c.config)}
     claims = parse_claims(path, spec, keys, hooks.metrics)
-    return Experiment(path.stem, profile, path, spec, cells, claims, hooks)
+    return Experiment(path.stem, profile, path, spec, cells, claims, hooks, schedule)
 
 
 def _only_arms(path: Path, spec: dict, profile: str, arms: list[str]) -> dict:
@@ -120,20 +140,67 @@ def _study_lookup(path: Path, profile: str, results_root, records: dict) -> Tune
     return lookup
 
 
-def expand(spec: dict, profile: str, cli: dict[str, Any], path: Path, tuned: TunedLookup | None = None) -> list[Cell]:
-    """Pure: spec x profile x overrides -> cells, arms in file order, then seeds in list order.
-
-    tuned(arm, keys) -> {dotted key: value} replaces the keys an arm sets to "tuned"."""
-    prof = spec["profiles"][profile]
-    cli = dict(cli)  # pure: the caller's overrides stay as they were
-    seeds = cli.pop("seeds", None) or prof.get("seeds") or spec.get("seeds") or [0]
+def seed_design(
+    spec: dict, profile: str, cli: dict[str, Any], path: Path, seeds_max: int | None = None
+) -> tuple[list[int], Schedule | None]:
+    """Pure: (the grid's seeds, the schedule of a sequential design or None for a fixed list)."""
+    layers = [("--set seeds", cli.get("seeds")), (f"profiles.{profile}.seeds", spec["profiles"][profile].get("seeds"))]
+    where, seeds = next(((w, v) for w, v in [*layers, ("seeds", spec.get("seeds"))] if v), ("seeds", [0]))
+    if seeds_max is not None and (
+        isinstance(seeds_max, bool) or not isinstance(seeds_max, int) or seeds_max < MIN_START
+    ):
+        raise ExperimentError(f"{path}: --seeds-max {seeds_max!r}: must be a whole number >= {MIN_START}")
+    if isinstance(seeds, dict):
+        schedule = _schedule(path, where, seeds).capped(seeds_max)
+        return list(range(schedule.max)), schedule
     # Seeds seed numpy and Lightning, which take 0 .. 2**32 - 1; a repeated seed repeats a run id.
     if not isinstance(seeds, list) or not all(
         isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds
     ):
-        raise ExperimentError(f"{path}: seeds must be a list of integers in 0..{2**32 - 1}, got {seeds!r}")
+        raise ExperimentError(
+            f"{path}: {where} must be a list of integers in 0..{2**32 - 1} or a schedule "
+            f"{{start: N, step: N, max: N}}, got {seeds!r}"
+        )
     if len(set(seeds)) != len(seeds):
-        raise ExperimentError(f"{path}: seeds lists a seed twice: {seeds!r}")
+        raise ExperimentError(f"{path}: {where} lists a seed twice: {seeds!r}")
+    return seeds[:seeds_max], None
+
+
+def _schedule(path: Path, where: str, raw: dict) -> Schedule:
+    """A seed schedule {start, step, max}, checked: whole numbers, 2 <= start <= max, step >= 1."""
+    for key in raw:
+        if key not in SCHEDULE_KEYS:
+            raise ExperimentError(f"{path}: {where}: unknown key {key!r}; valid: {', '.join(SCHEDULE_KEYS)}")
+    for key in SCHEDULE_KEYS:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ExperimentError(
+                f"{path}: {where}.{key} must be a whole number (e.g. {{start: 3, step: 2, max: 15}}), got {value!r}"
+            )
+    start, step, top = (raw[k] for k in SCHEDULE_KEYS)
+    if not MIN_START <= start <= top or step < 1 or top >= 2**32:
+        raise ExperimentError(
+            f"{path}: {where}: needs {MIN_START} <= start <= max < 2**32 and step >= 1 "
+            f"(a look needs {MIN_START} seeds per arm to see the noise), got {raw!r}"
+        )
+    return Schedule(start, step, top)
+
+
+def expand(
+    spec: dict,
+    profile: str,
+    cli: dict[str, Any],
+    path: Path,
+    tuned: TunedLookup | None = None,
+    seeds_max: int | None = None,
+) -> list[Cell]:
+    """Pure: spec x profile x overrides -> cells, arms in file order, then seeds in list order
+    (a schedule's seeds: 0 .. max - 1).
+
+    tuned(arm, keys) -> {dotted key: value} replaces the keys an arm sets to "tuned"."""
+    prof = spec["profiles"][profile]
+    seeds, _ = seed_design(spec, profile, cli, path, seeds_max)
+    cli = {k: v for k, v in cli.items() if k != "seeds"}  # pure: the caller's overrides stay as they were
     arms = prof.get("only_arms") or list(spec["arms"])
     cells = []
     for arm in arms:

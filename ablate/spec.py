@@ -27,14 +27,14 @@ TOP_LEVEL_KEYS = {
     "analysis": str,
     "base": dict,
     "arms": dict,
-    "seeds": list,
+    "seeds": (list, dict),  # a fixed list, or a schedule {start, step, max} (ablate.experiment)
     "profiles": dict,
     "default_profile": str,
     "published": dict,
     "claims": list,  # what the runs are expected to show (ablate.verdicts.claims)
     "tune": dict,  # search ranges for `python -m ablate tune`, e.g. {optim.lr: [1.0e-4, 1.0]}
 }
-PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": list, "only_arms": list}
+PROFILE_KEYS = {"description": str, "set": dict, "arms": dict, "seeds": (list, dict), "only_arms": list}
 
 
 def check_name(path: Path, what: str, name) -> None:
@@ -148,8 +148,10 @@ def _check_keys(path: Path, prefix: str, mapping: dict, allowed: dict[str, type]
         if key not in allowed:
             raise ExperimentError(f"{path}: unknown key {prefix}{key!r}; valid: {', '.join(allowed)}")
         if value is not None and not isinstance(value, allowed[key]):
+            kinds = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
             raise ExperimentError(
-                f"{path}: key {prefix}{key!r} must be a {allowed[key].__name__}, got {type(value).__name__}"
+                f"{path}: key {prefix}{key!r} must be a {' or a '.join(k.__name__ for k in kinds)}, "
+                f"got {type(value).__name__}"
             )
 
 

@@ -29,3 +29,14 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
     return subprocess.run(
         [sys.executable, "-m", "ablate", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+# The same tiny nets as a base config, for tests that write their own experiment file.
+TINY_BASE = {
+    "model.name": "cifar_resnet",
+    "model.width": 4,
+    "model.depth": 8,
+    "data": {"name": "digits", "batch_size": 32, "val_size": 0.1, "augment": "none"},
+    "train": {"max_steps": 12, "log_every": 2, "eval_every": 6, "checkpoint_every": 6},
+    "schedule": {"name": "multistep"},
+}

@@ -55,15 +55,20 @@ def test_degradation_noise_is_unresolved_and_reversal_refuted():
     assert v["residual-56-better"].outcome == REFUTED
 
 
-def test_degradation_diverged_plain_110_counts_as_100_percent_error():
-    exp = load_experiment("degradation", "paper", ["seeds=[0,1]"])
+@pytest.mark.parametrize("seeds, outcome", [(2, UNRESOLVED), (4, HOLDS)])
+def test_degradation_diverged_plain_110_counts_as_100_percent_error(seeds, outcome):
+    # Every plain-110 run diverged: the side is the constant 100%, which is no proof that it has no
+    # noise; the exact permutation test must agree, and it cannot below 4 vs 4 seeds (p >= 2/6).
+    exp = load_experiment("degradation", "paper", [f"seeds={list(range(seeds))}"])
     p110 = [c.run_id for c in exp.cells if c.arm == "plain-110"]
-    a = analyze_frames(
-        exp, *frames(exp, final={"plain-56": [0.30, 0.31], "plain-110": [0.20, 0.21]}, diverged=set(p110))
-    )
-    v = by_id(a)["plain-110-worse"]
-    assert v.a.values == [1.0, 1.0] and v.outcome == HOLDS
-    assert by_id(a)["residual-fixes-56"].outcome == "not measured"
+    final = {"plain-56": [0.30, 0.31, 0.29, 0.32][:seeds], "plain-110": [0.20] * seeds}
+    v = by_id(analyze_frames(exp, *frames(exp, final=final, diverged=set(p110))))
+    p = v["plain-110-worse"]
+    assert p.a.values == [1.0] * seeds and p.outcome == outcome, p.line()
+    assert f"plain-110: {seeds} of {seeds} runs diverged (counted as the worst value)" in p.line()
+    assert "plain-110: no variation" in p.line() and "exact permutation test" in p.line()
+    assert f"diverged {seeds}/0" in p.line()
+    assert v["residual-fixes-56"].outcome == "not measured"
 
 
 def test_degradation_quick_tests_no_degradation_not_depth_gains():

@@ -1,4 +1,4 @@
-from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.commands.common import add_grid_arguments, add_seeds_max, load_grid
 from ablate.results import results_root
 
 HELP = "rebuild an experiment's table, figures, verdicts and report from stored results alone"
@@ -7,6 +7,7 @@ HELP = "rebuild an experiment's table, figures, verdicts and report from stored 
 def add_arguments(p) -> None:
 
     add_grid_arguments(p)
+    add_seeds_max(p)
     p.add_argument(
         "--wandb",
         default="auto",

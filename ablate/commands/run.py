@@ -2,7 +2,7 @@
 
 import sys
 
-from ablate.commands.common import add_grid_arguments, device_overrides, load_grid
+from ablate.commands.common import add_grid_arguments, add_seeds_max, device_overrides, load_grid
 from ablate.errors import UserError
 from ablate.grid_checks import preflight
 from ablate.results import results_root
@@ -12,6 +12,7 @@ HELP = "run an experiment grid (or one cell of it), then print its table and ver
 
 def add_arguments(p) -> None:
     add_grid_arguments(p)
+    add_seeds_max(p)
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--cell", type=int, help="run only this cell index (SLURM array tasks use this)")
     p.add_argument(
@@ -151,22 +152,56 @@ def _run_the_grid(exp, args, opts) -> int:
     runs_per_gpu = args.runs_per_gpu
     if runs_per_gpu is not None and runs_per_gpu != "auto" and not (runs_per_gpu.isdigit() and int(runs_per_gpu) >= 1):
         raise UserError(f"--runs-per-gpu {runs_per_gpu!r}: valid: a whole number >= 1, or auto")
+    design = f"up to {len(exp.seeds)} seeds: {exp.schedule.describe()}" if exp.schedule else f"{len(exp.seeds)} seeds"
     print(
         f"[ablate] {exp.name} / profile {exp.profile}: {len(exp.cells)} runs "
-        f"({len(exp.arms)} arms x {len(exp.seeds)} seeds) -> {opts.results_root / exp.name}"
+        f"({len(exp.arms)} arms x {design}) -> {opts.results_root / exp.name}"
     )
-    try:
-        outcome = run_grid(exp, opts, jobs=args.jobs, runs_per_gpu=runs_per_gpu)
-    except ValueError as e:  # no GPU visible for --runs-per-gpu
-        raise UserError(str(e)) from None
-    print(
-        f"[ablate] {len(outcome.completed)} run, {len(outcome.skipped)} already done, "
-        f"{len(outcome.busy)} running elsewhere, {len(outcome.failed)} failed"
-    )
-    for run_id, err in outcome.failed.items():
-        print(f"[ablate] FAILED {run_id}: {err}", file=sys.stderr)
+
+    def train(cells):
+        try:
+            outcome = run_grid(exp, opts, jobs=args.jobs, cells=cells, runs_per_gpu=runs_per_gpu)
+        except ValueError as e:  # no GPU visible for --runs-per-gpu
+            raise UserError(str(e)) from None
+        print(
+            f"[ablate] {len(outcome.completed)} run, {len(outcome.skipped)} already done, "
+            f"{len(outcome.busy)} running elsewhere, {len(outcome.failed)} failed"
+        )
+        for run_id, err in outcome.failed.items():
+            print(f"[ablate] FAILED {run_id}: {err}", file=sys.stderr)
+        return not (outcome.failed or outcome.busy)
+
+    ok = train(exp.cells) if exp.schedule is None else _run_rounds(exp, opts, train)
     if not args.no_analysis:
         from ablate.report.pipeline import analyze_and_print  # pandas, seaborn: imported to analyse
 
         analyze_and_print(exp, opts.results_root, wandb_mode=args.wandb)
-    return 1 if outcome.failed or outcome.busy else 0
+    return 0 if ok else 1
+
+
+def _run_rounds(exp, opts, train) -> bool:
+    """A sequential design: train the cells of each look, judge, and go on while some claim is
+    open (ablate.verdicts.sequential); the decisions come from the stored runs, as `analyze`'s do.
+    False when a round's runs did not all finish (failed, or running elsewhere)."""
+    from ablate.report.judging import next_round, summary  # pandas: imported to judge
+
+    before = None
+    while True:
+        state, cells = next_round(exp, opts.results_root)
+        print(f"[ablate] {summary(exp, state)}")
+        if not cells:
+            return True
+        if cells == before:  # trained, yet not in the analysis (e.g. zero optimiser steps): not again
+            print(
+                f"[ablate] look {state.looks_taken + 1} cannot be taken: its runs are not all usable", file=sys.stderr
+            )
+            return False
+        n = max(c.seed for c in cells) + 1
+        print(f"[ablate] look {state.looks_taken + 1}: {n} seeds per arm of {_arms(cells)}")
+        if not train(cells):
+            return False
+        before = cells
+
+
+def _arms(cells) -> str:
+    return ", ".join(dict.fromkeys(c.arm for c in cells))

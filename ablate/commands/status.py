@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ablate import results
-from ablate.commands.common import add_grid_arguments, load_grid
+from ablate.commands.common import add_grid_arguments, add_seeds_max, load_grid
 from ablate.slurm import cluster, store
 
 HELP = "show each cell of an experiment: done / running / pending / failed (log tail) / missing"
@@ -20,6 +20,7 @@ HELP = "show each cell of an experiment: done / running / pending / failed (log 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_grid_arguments(p)
+    add_seeds_max(p)
     p.add_argument(
         "--lines", type=int, default=5, metavar="N", help="lines of log shown under each failed cell (default 5)"
     )
@@ -30,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
     subs = store.read_submissions(root, _experiment_name(args.experiment))
     if args.profile is None and not args.overrides and subs:
         args.profile, args.overrides = subs[-1]["profile"], list(subs[-1]["overrides"])
+        args.seeds_max = args.seeds_max or subs[-1].get("seeds_max")
     exp = load_grid(args)
     subs = store.read_submissions(root, exp.name)
     done = {}

@@ -1,4 +1,10 @@
-"""`python -m ablate submit EXP ...`: one SLURM array task per pending cell; returns at once."""
+"""`python -m ablate submit EXP ...`: one SLURM array task per pending cell; returns at once.
+
+With a seed schedule (a sequential design) each submit is one round: the cells of the next look,
+as ablate.report.judging.next_round decides it from the stored runs, the same decision `run` and
+`analyze` make. Running `submit` again after a round has finished judges it and submits the next
+round, or says that no claim needs more seeds.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,20 @@ from pathlib import Path
 
 import ablate
 from ablate import results
-from ablate.commands.common import add_grid_arguments, device_overrides, load_grid
+from ablate.commands.common import add_grid_arguments, add_seeds_max, device_overrides, load_grid
 from ablate.errors import UserError
 from ablate.grid_checks import preflight
 from ablate.slurm import cluster, render, store
 
-HELP = "submit the pending cells of an experiment as SLURM array job(s) and return at once"
+HELP = (
+    "submit the pending cells of an experiment as SLURM array job(s) and return at once; with a seed "
+    "schedule, the cells of its next look (run it again when a round has finished)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_grid_arguments(p)
+    add_seeds_max(p)
     p.add_argument(
         "--data-dir",
         help="dataset folder, visible from the compute nodes "
@@ -108,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
     # anything is queued, as `run` checks before anything trains.
     preflight(exp, root, args.data_dir)
     settings = _job_settings(args, exp, root)  # checks --time, --partition, ... before anything is read
-    pending = _pending_cells(exp, root, args.dry_run)
+    pending = _pending_cells(exp, root, args.dry_run) if exp.schedule is None else _round_cells(exp, root, args.dry_run)
     if not pending:
         return 0
     plan = _plan_arrays(exp, pending, settings, args)
@@ -149,20 +159,41 @@ def _job_settings(args: argparse.Namespace, exp, root: Path) -> render.JobSettin
         signal_seconds=args.signal_seconds,
         wandb=args.wandb,
         cells_per_task=args.cells_per_task,
+        seeds_max=args.seeds_max,
     )
 
 
-def _pending_cells(exp, root: Path, dry_run: bool) -> list[int]:
-    """The cells neither finished nor queued or running from an earlier submit."""
-    done = {c.index for c in exp.cells if results.is_complete(results.run_dir(root, exp.name, c.run_id))}
-    live = set() if dry_run else _live_cells(root, exp.name)
-    pending = [c.index for c in exp.cells if c.index not in done and c.index not in live]
+def _pending_cells(exp, root: Path, dry_run: bool, cells=None, what: str = "") -> list[int]:
+    """The cells (default: the grid's) neither finished nor queued or running from an earlier submit."""
+    cells = exp.cells if cells is None else cells
+    done = {c.index for c in cells if results.is_complete(results.run_dir(root, exp.name, c.run_id))}
+    live = set() if dry_run else _live_cells(root, exp.name) & {c.index for c in cells}
+    pending = [c.index for c in cells if c.index not in done and c.index not in live]
     print(
-        f"{exp.name} (profile {exp.profile}): {len(exp.cells)} cells, {len(done)} done, "
+        f"{exp.name} (profile {exp.profile}){what}: {len(cells)} cells, {len(done)} done, "
         f"{len(live - done)} queued or running, {len(pending)} to submit",
         file=sys.stderr,
     )
+    if not pending and live - done:
+        print("this round is still queued or running: run submit again when it has finished", file=sys.stderr)
     return pending
+
+
+def _round_cells(exp, root: Path, dry_run: bool) -> list[int]:
+    """A sequential design: the pending cells of its next look (one round, one array job)."""
+    from ablate.report.judging import next_round, summary  # pandas: imported to judge
+
+    state, cells = next_round(exp, root)
+    print(f"{exp.name} (profile {exp.profile}): {summary(exp, state)}", file=sys.stderr)
+    if not cells:
+        print(
+            "no claim needs more seeds (each is settled, stopped, or judged at the last look): nothing to "
+            "submit (`python -m ablate analyze` prints the verdicts)",
+            file=sys.stderr,
+        )
+        return []
+    arms = ", ".join(dict.fromkeys(c.arm for c in cells))
+    return _pending_cells(exp, root, dry_run, cells, f", look {state.looks_taken + 1} ({arms})")
 
 
 def _plan_arrays(exp, pending: list[int], settings, args) -> list[tuple]:
@@ -205,6 +236,7 @@ def _submit_arrays(exp, root: Path, plan: list[tuple], args) -> list[str]:
             "script": str(path),
             "profile": exp.profile,
             "overrides": list(args.overrides),
+            "seeds_max": args.seeds_max,
             "submitted_at": stamp,
             "after": after,
         }

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ablate import results
 from ablate.config import flatten
-from ablate.verdicts.metrics import with_accuracies
+from ablate.verdicts.metrics import late_change, with_accuracies
 
 CURVE_COLUMNS = ["step", "epoch", "metric", "value", "arm", "seed", "run_id"]
 
@@ -58,3 +58,13 @@ def load_runs(exp, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[s
     runs = with_accuracies(pd.DataFrame(rows)) if rows else pd.DataFrame()
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     return runs, curves_df, skipped
+
+
+def with_derived(exp, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """The runs with the columns claims may measure beyond the summary: the late change of the
+    training error, and what the experiment's analysis module derives."""
+    if runs.empty:
+        return runs
+    if "late_train_error_change" not in runs:
+        runs = runs.assign(late_train_error_change=late_change(runs, curves).to_numpy())
+    return exp.hooks.call("derive", runs, curves, exp.spec, default=runs)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from ablate import results
-from ablate.config import flatten
 from ablate.report import figures as F
-from ablate.report.frames import load_runs
+from ablate.report.frames import load_runs, with_derived
+from ablate.report.judging import judge
 from ablate.report.tables import arm_table
-from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict, evaluate
-from ablate.verdicts.metrics import LATE_FRACTION, RUN_METRICS, first_step, late_change
+from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict
+from ablate.verdicts.metrics import LATE_FRACTION, RUN_METRICS, first_step
 
 TABLE_METRICS = ("final_train_error", "final_test_error", "late_train_error_change", "params", "wall_time_s")
 CONVERGED = 0.01  # an arm whose running training error still moves more than 1 point over the last fifth
@@ -49,16 +49,19 @@ def analyze(exp, root: Path) -> Analysis | None:
 def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) -> Analysis:
     """The analysis of frames in the form of ablate.report.frames (pure: no files)."""
     spec, hooks = exp.spec, exp.hooks
-    if "late_train_error_change" not in runs:
-        runs = runs.assign(late_train_error_change=late_change(runs, curves).to_numpy())
-    runs = hooks.call("derive", runs, curves, spec, default=runs)
-    claims, elsewhere = _claims_of_this_grid(exp)
-    verdicts = evaluate(claims, runs, curves, exp.profile) + list(hooks.call("checks", runs, spec, default=[]))
+    runs = with_derived(exp, runs, curves)
+    judged = judge(exp, runs, curves)
+    verdicts = judged.verdicts + list(hooks.call("checks", runs, spec, default=[]))
+    elsewhere = judged.elsewhere
+    claims = [c for c in exp.claims if c.id not in {e.id for e in elsewhere}]
     arms = [a for a in exp.arms if a in set(runs.arm)]
-    table_csv, table_md = arm_table(_table_columns(runs, curves, claims, hooks.metrics), arms)
+    diverged = (runs.status == "diverged").groupby(runs.arm).sum().to_dict() if "status" in runs else {}
+    table_csv, table_md = arm_table(_table_columns(runs, curves, claims, hooks.metrics), arms, diverged)
     figs = {"curves": F.learning_curves(runs, curves, arms), **hooks.call("figures", runs, curves, spec, default={})}
     notes = (
-        _generic_notes(verdicts) + _convergence_notes(runs, arms) + list(hooks.call("notes", runs, spec, default=[]))
+        _generic_notes(verdicts, exp.schedule)
+        + _convergence_notes(runs, arms)
+        + list(hooks.call("notes", runs, spec, default=[]))
     )
     if elsewhere:
         notes.append(
@@ -66,6 +69,9 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
             + ", ".join(c.id for c in elsewhere)
             + "."
         )
+    if judged.progress is not None:  # cells a sequential design has not run are not missing
+        skipped = [(r, why) for r, why in skipped if why != "not run yet"]
+        notes.append(_seeds_note(exp, runs, judged.progress))
     extra = hooks.call("table", runs, spec, default=None)
     return Analysis(
         hooks.title or f"Experiment {exp.name}",
@@ -81,15 +87,19 @@ def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) ->
     )
 
 
-def _claims_of_this_grid(exp) -> tuple[list, list]:
-    """(claims about this grid, claims about other profiles or arms): a claim is about this grid if
-    its profiles allow it and both sides select cells of it."""
-    cell_configs = [(cell.arm, flatten(cell.config)) for cell in exp.cells]
-    here, elsewhere = [], []
-    for c in exp.claims:
-        in_grid = all(any(side.matches(arm, flat) for arm, flat in cell_configs) for side in (c.a, c.b))
-        (here if (not c.profiles or exp.profile in c.profiles) and in_grid else elsewhere).append(c)
-    return here, elsewhere
+def _seeds_note(exp, runs: pd.DataFrame, state) -> str:
+    """Seeds per arm that a sequential design used, and whether it is done."""
+    per_arm = runs.groupby("arm")["seed"].nunique().to_dict()
+    used = ", ".join(f"{a} {per_arm.get(a, 0)}" for a in exp.arms)
+    where = (
+        f"its next look needs {state.next_seeds} seeds per arm of the open claims"
+        if state.next_seeds is not None
+        else "no claim needs more seeds"
+    )
+    return (
+        f"Seeds: a sequential design ({exp.schedule.describe()}), {state.looks_taken} looks taken; seeds per "
+        f"arm: {used} (of at most {exp.schedule.max}); {where}."
+    )
 
 
 def _table_columns(runs, curves, claims, extra_metrics: dict) -> dict:
@@ -136,16 +146,31 @@ def _convergence_notes(runs: pd.DataFrame, arms: list[str]) -> list[str]:
     return [head]
 
 
-def _generic_notes(verdicts: list[Verdict]) -> list[str]:
+def _generic_notes(verdicts: list[Verdict], schedule=None) -> list[str]:
     tested = sum(v.p == v.p for v in verdicts if v.scale != "exact")
+    design = (
+        "Welch's t on the difference of means over seeds (on log values for ratio claims), Holm's correction "
+        f"across the {tested} tested claims of this experiment at α = 0.05"
+    )
+    if schedule is not None:
+        design = (
+            f"a sequential design ({schedule.describe()}): seeds were added only to the arms of claims "
+            "still unresolved that more seeds could settle; Welch's t on the difference of means over seeds "
+            "(on log values for ratio claims) at each look, at that look's share of α = 0.05 (fixed by the "
+            "schedule before any data; they sum to 0.05), Holm's correction across the claims not settled "
+            "before it; each claim keeps the numbers of the look that settled or stopped it"
+        )
     return [
-        "Verdicts: Welch's t on the difference of means over seeds (on log values for ratio claims), "
-        f"95% confidence intervals, Holm's correction across the {tested} tested claims of this experiment. "
-        "HOLDS: the interval lies entirely on the claimed side, beyond the claimed margin; REFUTED: entirely "
-        "on the other side; otherwise UNRESOLVED, with the seeds per arm that 80% power at the observed "
-        "effect would need. Architecture metrics (parameters, compute) are exact and compared directly.",
+        f"Verdicts: {design}. HOLDS: the decision interval (the confidence interval at the level the correction "
+        "sets, printed beside the 95% one) lies entirely on the claimed side, beyond the claimed margin; "
+        "REFUTED: entirely on the other side; otherwise UNRESOLVED, with what would settle it (seeds per arm "
+        "for 80% power at the observed effect, or a longer run where censoring blocked it). A side without "
+        "seed-to-seed variation must also pass an exact permutation test. Fragile verdicts (diverged, excluded "
+        "or valueless runs, a side without variation or strongly skewed) say so and ask for more seeds. "
+        "Architecture metrics (parameters, compute) are exact and compared directly.",
         "Table: mean ± the half-width of the 95% confidence interval over seeds (t distribution); "
-        "'≥ … (k never)' marks a target that k runs never reached (their run length counts, a lower bound).",
+        "'≥ … (k never)' marks a target that k runs never reached (their run length counts, a lower bound); "
+        "'diverged': the arm's runs whose loss became NaN/inf.",
     ]
 
 
@@ -174,7 +199,8 @@ def report(exp, a: Analysis, paths: dict[str, Path]) -> str:
         f"# {a.title}",
         "",
         f"Experiment `{exp.name}`, profile `{exp.profile}` ({exp.path.name}); {a.runs} of {len(exp.cells)} runs "
-        f"finished. Verdicts are computed from these runs: {counts[HOLDS]} hold, {counts[REFUTED]} refuted, "
+        + ("finished" if exp.schedule is None else "of a sequential design run (see Seeds below)")
+        + f". Verdicts are computed from these runs: {counts[HOLDS]} hold, {counts[REFUTED]} refuted, "
         f"{counts[UNRESOLVED]} unresolved"
         + (f", {len(a.verdicts) - sum(counts.values())} not measured" if len(a.verdicts) > sum(counts.values()) else "")
         + ".",

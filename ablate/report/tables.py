@@ -48,16 +48,21 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def arm_table(columns: dict[str, tuple[Metric, pd.DataFrame]], arms: list[str]) -> tuple[pd.DataFrame, str]:
-    """columns: metric name -> (metric, frame with arm, value, censored per run). One row per arm:
-    n, diverged, and per metric mean, sd, ci_low, ci_high (CSV) / 'mean ± half-width' (Markdown)."""
+def arm_table(
+    columns: dict[str, tuple[Metric, pd.DataFrame]], arms: list[str], diverged: dict[str, int] | None = None
+) -> tuple[pd.DataFrame, str]:
+    """columns: metric name -> (metric, frame with arm, value, censored per run); diverged: arm ->
+    its diverged runs. One row per arm: n, diverged, and per metric mean, sd, ci_low, ci_high (CSV)
+    / 'mean ± half-width' (Markdown)."""
     csv_rows, md_rows = [], []
     for arm in arms:
-        row, md = {"arm": arm}, {"arm": arm}
+        count = (diverged or {}).get(arm, 0)
+        row, md = {"arm": arm, "n": 0, "diverged": count}, {"arm": arm, "n": 0, "diverged": count}
         for name, (metric, frame) in columns.items():
             f = frame[frame.arm == arm]
-            mean, sd, low, high = mean_ci(f.value)
-            cens = int(f.censored.sum())
+            finite = np.isfinite(f.value.to_numpy(dtype=float))  # NaN/inf: counted, never averaged
+            mean, sd, low, high = mean_ci(f.value[finite])
+            cens = int(f.censored[finite].sum())
             row.update(
                 {
                     "n": len(f),
@@ -66,10 +71,12 @@ def arm_table(columns: dict[str, tuple[Metric, pd.DataFrame]], arms: list[str]) 
                     f"{name} ci_low": low,
                     f"{name} ci_high": high,
                     f"{name} censored": cens,
+                    f"{name} no_value": int((~finite).sum()),
                 }
             )
             md["n"] = len(f)
-            md[metric.label + (f" {metric.unit.strip()}" if metric.unit else "")] = fmt(mean, low, high, metric, cens)
+            shown = fmt(mean, low, high, metric, cens) + (f" ({(~finite).sum()} no value)" if (~finite).any() else "")
+            md[metric.label + (f" {metric.unit.strip()}" if metric.unit else "")] = shown
         csv_rows.append(row)
         md_rows.append(md)
     return pd.DataFrame(csv_rows), markdown_table(pd.DataFrame(md_rows))

@@ -10,29 +10,33 @@ import pandas as pd
 
 from ablate import tracking
 
-VERDICT_COLUMNS = (
-    "id",
-    "outcome",
-    "text",
-    "metric",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "p",
-    "p_adjusted",
-    "effect_size",
-    "seeds_needed",
-    "scale",
-    "reason",
-)
+
+def verdict_row(v) -> dict:
+    """One verdict as a flat row of the W&B table: every number of its verdicts.json object (lists
+    as text: the boundary, the flags), each side's label, n, mean, sd and run counts."""
+    d = v.to_dict()
+    row = {k: x for k, x in d.items() if k not in ("a", "b") and not isinstance(x, (list, dict))}
+    row["boundary"] = ", ".join(f"{b:g}" for b in d["boundary"])
+    row["flags"] = "; ".join(d["flags"])
+    for name, side in (("a", v.a), ("b", v.b)):
+        present = side is not None
+        row |= {
+            f"{name}_label": side.label if present else "",
+            f"{name}_n": side.n if present else 0,
+            f"{name}_mean": side.mean if present else None,
+            f"{name}_sd": side.sd if present else None,
+            f"{name}_diverged": side.diverged if present else 0,
+            f"{name}_excluded": side.excluded if present else 0,
+            f"{name}_censored": sum(side.censored) if present else 0,
+            f"{name}_no_value": len(side.no_value) if present else 0,
+        }
+    return row
 
 
 def verdict_frame(verdicts) -> pd.DataFrame:
-    rows = []
-    for v in verdicts:
-        d = v.to_dict()
-        rows.append({k: d.get(k) for k in VERDICT_COLUMNS} | {"n_a": v.a.n if v.a else 0, "n_b": v.b.n if v.b else 0})
-    return pd.DataFrame(rows).astype({"seeds_needed": "object"})
+    rows = [verdict_row(v) for v in verdicts]
+    # Integer columns with nulls stay objects (W&B would print 12 as 12.0).
+    return pd.DataFrame(rows).astype(dict.fromkeys(("seeds_needed", "ask_seeds", "look", "looks", "seeds"), "object"))
 
 
 def log_analysis(exp, analysis, paths: dict[str, Path], mode: str) -> str | None:
@@ -69,6 +73,8 @@ def log_analysis(exp, analysis, paths: dict[str, Path], mode: str) -> str | None
         run.log(record)
         for v in analysis.verdicts:
             run.summary[f"verdict/{v.id}"] = v.outcome
+            if v.look is not None:  # a sequential design: where each claim was settled
+                run.summary[f"look/{v.id}"] = {"stage": v.stage, "look": v.look, "seeds": v.seeds}
         where = run.dir if mode == "offline" else run.url
     finally:
         run.finish()

@@ -57,6 +57,7 @@ class JobSettings:
     signal_seconds: int = 120  # USR1 this long before the time limit -> checkpoint + requeue
     wandb: str = "offline"
     cells_per_task: int = 1  # K > 1: each array task trains K cells at once on its allocation
+    seeds_max: int | None = None  # `--seeds-max N`: the task's grid must have the same cells
 
     def __post_init__(self) -> None:
         validate(self)
@@ -210,6 +211,8 @@ def run_command(s: JobSettings) -> list[str]:
     if s.profile:
         words.append(f"--profile={_q(s.profile)}")
     words += [f"--set={_q(item)}" for item in s.overrides]
+    if s.seeds_max is not None:
+        words.append(f"--seeds-max={int(s.seeds_max)}")
     words.append(f"--results-dir={_q(s.results_dir)}")
     if s.data_dir:
         words.append(f"--data-dir={_q(s.data_dir)}")

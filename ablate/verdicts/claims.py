@@ -144,7 +144,9 @@ def _side(path, where, key, raw, arms: list[str], config_keys: set[str]) -> Side
 
 def _default_text(metric: Metric, a: Side, b: Side, expect: str, by: float, ratio: float | None) -> str:
     m = metric.label
-    shown = f"{by * metric.scale:g}{metric.unit}"
+    # A margin on a percentage is a difference of percentages: points, never "%" (20% of what?).
+    points = by * metric.scale
+    shown = f"{points:g} point{'s' * (points != 1)}" if metric.unit == "%" else f"{points:g}{metric.unit}"
     if expect == "less":
         return f"{a.label} has lower {m} than {b.label}" + (f" by at least {shown}" if by else "")
     if expect == "greater":
