@@ -127,7 +127,7 @@ def test_shipped_experiments_validate():
     assert c["schedule"]["milestones"] == [32000, 48000] and c["train"]["max_steps"] == 64000
     r110 = next(x for x in paper.cells if x.arm == "residual-110").config["schedule"]
     assert (r110["warmup_steps"], r110["warmup_lr"]) == (400, 0.01)
-    assert paper.seeds == [0, 1, 2]
+    assert paper.seeds == list(range(9)) and paper.schedule.looks == [3, 5, 7, 9]
 
 
 def test_cli_bad_key_is_one_line_and_trains_nothing(tmp_path):
