@@ -1,0 +1,60 @@
+"""What the fault-injection tests share: a crash at a chosen step, and the comparison of a resumed
+run with an uninterrupted one (every column and every summary key but the wall clock and the
+attempt bookkeeping)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pandas as pd
+
+from ablate import results
+
+# Differ by design between a resumed run and an uninterrupted one: wall clock, attempt bookkeeping.
+VOLATILE = ("wall_time_s", "attempts", "resumed_from_step")
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashAt(pl.Callback):
+    """Kills the run (an exception out of fit) after optimiser step `step`."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step >= self.step:
+            raise Crash(f"simulated crash at step {trainer.global_step}")
+
+
+def same_curve(a: pd.DataFrame, b: pd.DataFrame, obj: str = "metrics.csv") -> None:
+    """Every column of two metrics.csv frames equal, the volatile ones aside."""
+    assert list(a.columns) == list(b.columns), (list(a.columns), list(b.columns))
+    drop = [c for c in VOLATILE if c in a.columns]
+    pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop), obj=obj)
+
+
+def same_run(clean: Path, resumed: Path) -> None:
+    """The resumed run folder holds the uninterrupted one's result: metrics.csv column for column,
+    summary.json key for key (the volatile keys aside)."""
+    same_curve(pd.read_csv(clean / results.METRICS), pd.read_csv(resumed / results.METRICS), obj=resumed.name)
+    a, b = results.read_summary(clean), results.read_summary(resumed)
+    assert a.keys() == b.keys()
+    differ = {k: (a[k], b[k]) for k in a if k not in VOLATILE and not _same(a[k], b[k])}
+    assert not differ, differ
+
+
+def _same(x, y) -> bool:
+    return x == y or (x != x and y != y)  # NaN (a diverged run's errors) equals NaN here
+
+
+def summary_table(root: Path, experiment: str) -> pd.DataFrame:
+    """One row per finished run under root/experiment: every summary key but the volatile ones."""
+    rows = []
+    for d in sorted((root / experiment).iterdir()):
+        if results.is_complete(d):
+            rows.append({k: v for k, v in results.read_summary(d).items() if k not in VOLATILE})
+    return pd.DataFrame(rows).astype(str)
