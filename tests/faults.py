@@ -4,6 +4,7 @@ attempt bookkeeping)."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -28,6 +29,22 @@ class CrashAt(pl.Callback):
     def on_train_batch_end(self, trainer, *args):
         if trainer.global_step >= self.step:
             raise Crash(f"simulated crash at step {trainer.global_step}")
+
+
+def failing_reads(monkeypatch, target: Path, code: int, times: int) -> list[int]:
+    """Path.read_bytes of `target` raises OSError(code) `times` times, then reads; returns the count."""
+    calls = [0]
+    read = Path.read_bytes
+
+    def flaky(self):
+        if self == target:
+            calls[0] += 1
+            if calls[0] <= times:
+                raise OSError(code, f"simulated {errno.errorcode[code]}", str(self))
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", flaky)
+    return calls
 
 
 def same_curve(a: pd.DataFrame, b: pd.DataFrame, obj: str = "metrics.csv") -> None:

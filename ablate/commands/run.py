@@ -45,6 +45,12 @@ def add_arguments(p) -> None:
         metavar="N",
         help="torch threads of this run (default: the CPUs allocated: SLURM_CPUS_PER_TASK, affinity)",
     )
+    p.add_argument(
+        "--record-diff",
+        action="store_true",
+        help="keep the git diff of a dirty tree in each run's provenance-private.json (owner-only; "
+        "default: its SHA-256, size and changed files only; also $ABLATE_RECORD_DIFF=1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     p.add_argument("--no-analysis", action="store_true", help="do not analyse after the grid")
 
@@ -75,6 +81,7 @@ def run_options(args):
         args.num_nodes,
         progress=not args.no_progress,
         threads=args.threads,
+        record_diff=args.record_diff,
     )
 
 

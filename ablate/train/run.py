@@ -6,6 +6,7 @@ whose summary.json exists is done and is not run again; a cell with a checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from ablate import results, tracking
 from ablate.experiment import Cell, Experiment
 from ablate.train import provenance
 from ablate.train.builders import build_callbacks, build_data_and_network, build_module, build_trainer, quiet_lightning
-from ablate.train.checkpointing import usable_checkpoint
+from ablate.train.checkpointing import CORRUPT, CheckpointUnreadable, usable_checkpoint
 from ablate.train.module import error_rate
 from ablate.train.threads import set_torch_threads
 
@@ -34,6 +35,7 @@ class RunOptions:
     num_nodes: int = 1
     progress: bool = True
     threads: int | None = None  # torch intra-op threads; None: the CPUs allocated (ablate.train.threads)
+    record_diff: bool = False  # keep the git diff in provenance (owner-only file); also $ABLATE_RECORD_DIFF=1
 
 
 class IncompleteRun(RuntimeError):
@@ -44,10 +46,15 @@ class CellBusy(RuntimeError):
     """Another process (a local worker, a SLURM task) is running this cell right now."""
 
 
-def launched_rank() -> int:
-    """This process's DDP rank as its launcher set it, before any Trainer exists: Lightning's
-    launcher re-runs the command for local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts
-    every task with SLURM_PROCID; torchrun sets RANK. 0 for a single process."""
+# Set by ablate when it starts a multi-process launch of a cell (rank 0, before training; the
+# processes the launch starts inherit it): the run id of that cell.
+DDP_RUN_ID = "ABLATE_DDP_RUN_ID"
+
+
+def launcher_rank() -> int:
+    """This process's rank as a launcher set it: Lightning's launcher re-runs the command for
+    local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts every task with SLURM_PROCID;
+    torchrun sets RANK. 0 for a single process."""
     for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) > 0:
@@ -57,23 +64,47 @@ def launched_rank() -> int:
     return 0
 
 
+def launched_rank(run_id: str) -> int:
+    """This process's DDP rank in a launch that ablate itself started for run `run_id`, before any
+    Trainer exists; 0 otherwise. A rank an outside launcher set (a container job with RANK=1, a
+    torchrun of something else) is not one: that process takes the cell's lock like any other,
+    so two processes never train one cell."""
+    return launcher_rank() if os.environ.get(DDP_RUN_ID) == run_id else 0
+
+
+@contextlib.contextmanager
+def _launching(run_id: str):
+    """DDP_RUN_ID set to `run_id` while rank 0 trains, so the ranks Lightning's launcher starts
+    inherit it (restored after: the next cell of this process is another run)."""
+    before = os.environ.get(DDP_RUN_ID)
+    os.environ[DDP_RUN_ID] = run_id
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DDP_RUN_ID, None)
+        else:
+            os.environ[DDP_RUN_ID] = before
+
+
 def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()) -> dict:
     """Train one cell to completion (or resume it) and return its summary. `callbacks`: extra
     Lightning callbacks, e.g. an Optuna pruning callback.
 
-    Under DDP only rank 0 takes the run lock and writes; the other ranks (started by Lightning's
-    launcher or srun with the same command) join its training without the lock."""
+    Under DDP only rank 0 takes the run lock and writes; the other ranks of a launch ablate started
+    (launched_rank) join its training without the lock."""
     out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
     if results.is_complete(out):
         return results.read_summary(out)
-    if launched_rank() > 0:
+    if launched_rank(cell.run_id) > 0:
         return _train(experiment, cell, opts, out, list(callbacks))
     with results.run_lock(out) as acquired:
         if not acquired:
             raise CellBusy(f"{out} is locked by another process")
         if results.is_complete(out):  # finished while we waited for the lock
             return results.read_summary(out)
-        return _train(experiment, cell, opts, out, list(callbacks))
+        with _launching(cell.run_id):
+            return _train(experiment, cell, opts, out, list(callbacks))
 
 
 def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, callbacks: list) -> dict:
@@ -81,8 +112,8 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     quiet_lightning()
     set_torch_threads(opts.threads)  # the CPUs SLURM / the affinity mask gave us, not the machine's
     meta = cell_meta(experiment, cell)
-    writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
-    resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer)
+    writer = launched_rank(cell.run_id) == 0  # DDP: rank 0 alone writes the run folder
+    resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer, opts.record_diff)
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     cfg, train = cell.config, cell.config["train"]
     dm, net = build_data_and_network(cfg, cell.seed, opts.data_dir)
@@ -133,21 +164,27 @@ def cell_meta(experiment: Experiment, cell: Cell) -> dict:
     return dict(zip(keys, (experiment.name, experiment.profile, cell.arm, cell.seed, cell.run_id, cell.index)))
 
 
-def _start_attempt(out: Path, meta: dict, cfg: dict, writer: bool) -> tuple[Path | None, int]:
-    """(checkpoint to resume from or None, its step). The writer (rank 0) records the config and
-    the attempt's provenance, with the checkpoints an earlier attempt left (newest first) and the
-    one chosen: the newest that loads; a truncated or corrupt one is set aside with a warning."""
+def _start_attempt(out: Path, meta: dict, cfg: dict, writer: bool, record_diff: bool) -> tuple[Path | None, int]:
+    """(checkpoint to resume from or None, its step). The writer (rank 0, holding the run's lock)
+    removes what a killed attempt left half-written, records the config and appends this attempt
+    to provenance.json: the checkpoints an earlier attempt left (newest first) and the one chosen,
+    the newest that loads. A corrupt one is set aside into corrupt/ with a warning; one that cannot
+    be read stops the run (CheckpointUnreadable), recorded as this attempt's error."""
+    record: dict = {}
     if writer:
+        record["temporary_files_removed"] = [p.name for p in results.remove_temporary_files(out)]
         results.write_json(out / results.CONFIG, {**meta, "config": cfg})
     found = results.checkpoints_newest_first(out)
-    resume_from, step = usable_checkpoint(found, set_aside=writer)
+    record["checkpoints_found"] = [p.name for p in found]
+    try:
+        resume_from, step = usable_checkpoint(found, out / CORRUPT if writer else None)
+    except CheckpointUnreadable as e:
+        if writer:
+            provenance.record_attempt(out, {**record, "error": str(e)}, record_diff)
+        raise
     if writer:
-        record = {
-            "resume_from": str(resume_from),
-            "resumed_from_step": step,
-            "checkpoints_found": [p.name for p in found],
-        }
-        results.write_json(out / results.PROVENANCE, {**provenance.collect(), **record})
+        record.update(resume_from=str(resume_from), resumed_from_step=step)
+        provenance.record_attempt(out, record, record_diff)
     return resume_from, step
 
 
