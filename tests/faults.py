@@ -5,12 +5,17 @@ attempt bookkeeping)."""
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pandas as pd
+import yaml
 
 from ablate import results
+from tests.helpers import REPO
 
 # Differ by design between a resumed run and an uninterrupted one: wall clock, attempt bookkeeping.
 VOLATILE = ("wall_time_s", "attempts", "resumed_from_step")
@@ -75,3 +80,52 @@ def summary_table(root: Path, experiment: str) -> pd.DataFrame:
         if results.is_complete(d):
             rows.append({k: v for k, v in results.read_summary(d).items() if k not in VOLATILE})
     return pd.DataFrame(rows).astype(str)
+
+
+# A grid of four small cells (2 arms x 2 seeds, 24 steps, a checkpoint every 4), for runs killed and rerun.
+SMALL_GRID = {
+    "base": {
+        "model.name": "cifar_resnet",
+        "model.width": 4,
+        "model.depth": 8,
+        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
+        "train": {"max_steps": 24, "log_every": 2, "eval_every": 8, "checkpoint_every": 4},
+    },
+    "arms": {"a": {}, "b": {"model.shortcut": "none"}},
+    "seeds": [0, 1],
+    "profiles": {"tiny": {}},
+}
+
+
+def small_grid(tmp_path) -> Path:
+    path = tmp_path / "faultgrid.yaml"
+    path.write_text(yaml.safe_dump(SMALL_GRID, sort_keys=False))
+    return path
+
+
+def start_tree(grid_file, root, jobs="1", env=None):
+    """`ablate run` in its own session, so a SIGKILL of the group takes the whole process tree."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "ablate",
+        "run",
+        str(grid_file),
+        "--results-dir",
+        str(root),
+        "--wandb",
+        "off",
+        "--no-progress",
+        "--no-analysis",
+        "--jobs",
+        jobs,
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )

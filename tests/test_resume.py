@@ -16,7 +16,7 @@ import yaml
 from ablate import results
 from ablate.experiment import load_experiment
 from ablate.train.run import RunOptions, run_cell
-from tests.faults import Crash, CrashAt, same_run, summary_table
+from tests.faults import Crash, CrashAt, same_run, small_grid, start_tree, summary_table
 from tests.helpers import REPO, run_cli
 
 GRID = {
@@ -192,48 +192,6 @@ def test_divergence_is_recorded_with_its_curve(tmp_path):
 
 
 # ----------------------------------------------------------------------------- faults at scale
-SMALL_GRID = {
-    "base": {
-        "model.name": "cifar_resnet",
-        "model.width": 4,
-        "model.depth": 8,
-        "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
-        "train": {"max_steps": 24, "log_every": 2, "eval_every": 8, "checkpoint_every": 4},
-    },
-    "arms": {"a": {}, "b": {"model.shortcut": "none"}},
-    "seeds": [0, 1],
-    "profiles": {"tiny": {}},
-}
-
-
-def _small_grid(tmp_path) -> Path:
-    path = tmp_path / "faultgrid.yaml"
-    path.write_text(yaml.safe_dump(SMALL_GRID, sort_keys=False))
-    return path
-
-
-def _start_tree(grid_file, root, jobs="1"):
-    """`ablate run` in its own session, so a SIGKILL of the group takes the whole process tree."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "ablate",
-        "run",
-        str(grid_file),
-        "--results-dir",
-        str(root),
-        "--wandb",
-        "off",
-        "--no-progress",
-        "--no-analysis",
-        "--jobs",
-        jobs,
-    ]
-    return subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-
-
 def _checkpoints_of_unfinished_cells(root: Path, name: str = "faultgrid") -> set[str]:
     grid = root / name
     if not grid.is_dir():
@@ -253,7 +211,7 @@ def test_sigkills_of_the_process_tree_mid_cell_then_rerun_match_uninterrupted(tm
     that attempt made progress, whatever the machine's speed (a kill after a fixed delay missed the
     grid on a fast machine and landed in start-up on a loaded one). Then a rerun: every summary and
     every curve equal the uninterrupted grid's, column for column."""
-    grid_file = _small_grid(tmp_path)
+    grid_file = small_grid(tmp_path)
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     res = run_cli("run", str(grid_file), "--results-dir", str(clean), "--wandb", "off", "--no-analysis", "--jobs", "2")
     assert res.returncode == 0, res.stderr[-2000:]
@@ -261,7 +219,7 @@ def test_sigkills_of_the_process_tree_mid_cell_then_rerun_match_uninterrupted(tm
     killed_at = []
     for attempt in range(3):
         before = _checkpoints_of_unfinished_cells(killed)
-        proc = _start_tree(grid_file, killed, jobs="2")
+        proc = start_tree(grid_file, killed, jobs="2")
         new = set()
 
         def progressed(before=before, new=new):
@@ -287,9 +245,9 @@ def test_sigkills_of_the_process_tree_mid_cell_then_rerun_match_uninterrupted(tm
 
 @pytest.mark.slow
 def test_three_runners_on_one_results_folder_train_every_cell_once(tmp_path):
-    grid_file = _small_grid(tmp_path)
+    grid_file = small_grid(tmp_path)
     root = tmp_path / "shared"
-    procs = [_start_tree(grid_file, root) for _ in range(3)]
+    procs = [start_tree(grid_file, root) for _ in range(3)]
     outs = [p.communicate(timeout=600) for p in procs]
     for (out, err), p in zip(outs, procs):
         assert p.returncode in (0, 1), err[-2000:]  # 1: some cell was running elsewhere
