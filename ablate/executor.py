@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ablate import results
 from ablate.experiment import Cell, Experiment
 from ablate.grid_checks import meta_params
-from ablate.train.run import CellBusy, RunOptions, run_cell
+from ablate.train.run import CellBusy, RunOptions, run_cell_counted
 from ablate.train.threads import allocated_cpus
 
 # `runs_per_gpu='auto'`: one packed run per this much GPU memory (bytes). A CIFAR ResNet-110 at batch
@@ -120,8 +120,14 @@ def _init_worker(threads: int, slots=None) -> None:
     torch.set_num_threads(threads)
 
 
+class FinishedElsewhere(Exception):
+    """The cell was finished by another runner after this grid started: not counted as run here."""
+
+
 def _run_placed(experiment: Experiment, cell: Cell, opts: RunOptions) -> tuple[dict, str, int]:
-    summary = run_cell(experiment, cell, opts)
+    summary, trained = run_cell_counted(experiment, cell, opts)
+    if not trained:
+        raise FinishedElsewhere(f"{cell.run_id} was finished by another runner")
     return summary, os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.getpid()
 
 
@@ -179,6 +185,8 @@ def run_grid(
             summary, gpu, pid = run()
             outcome.completed.append(cell.run_id)
             outcome.placed[cell.run_id] = (gpu, pid)
+        except FinishedElsewhere:
+            outcome.skipped.append(cell.run_id)
         except CellBusy as e:
             outcome.busy.append(cell.run_id)
             print(f"\n[ablate] cell {cell.index} skipped: {e}", file=sys.stderr)

@@ -93,18 +93,26 @@ def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Se
 
     Under DDP only rank 0 takes the run lock and writes; the other ranks of a launch ablate started
     (launched_rank) join its training without the lock."""
+    return run_cell_counted(experiment, cell, opts, callbacks)[0]
+
+
+def run_cell_counted(
+    experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()
+) -> tuple[dict, bool]:
+    """run_cell's summary, and whether this call trained the cell: False when it found the cell
+    finished (by another runner since the grid started), which a grid must not count as its own."""
     out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
     if results.is_complete(out):
-        return results.read_summary(out)
+        return results.read_summary(out), False
     if launched_rank(cell.run_id) > 0:
-        return _train(experiment, cell, opts, out, list(callbacks))
+        return _train(experiment, cell, opts, out, list(callbacks)), True
     with results.run_lock(out) as acquired:
         if not acquired:
             raise CellBusy(f"{out} is locked by another process")
         if results.is_complete(out):  # finished while we waited for the lock
-            return results.read_summary(out)
+            return results.read_summary(out), False
         with _launching(cell.run_id):
-            return _train(experiment, cell, opts, out, list(callbacks))
+            return _train(experiment, cell, opts, out, list(callbacks)), True
 
 
 def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, callbacks: list) -> dict:
