@@ -168,6 +168,9 @@ def host_local_locks(root: Path, mountinfo: str = "/proc/self/mountinfo") -> str
 class DiskFull(OSError):
     """A write found no space left on the device: one line naming the folder and what to do."""
 
+    def __str__(self) -> str:
+        return self.strerror  # the whole message, without OSError's "[Errno 28] " prefix
+
 
 def disk_full(error: OSError, path: Path) -> DiskFull | None:
     """The DiskFull that `error` (raised writing `path`) means, or None when it is another error."""

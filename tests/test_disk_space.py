@@ -147,3 +147,20 @@ def test_a_disk_that_fills_during_a_checkpoint_save_stops_the_run_and_the_cell_r
     summary = run_cell(exp, cell, opts)
     assert summary["resumed_from_step"] == 10 and summary["attempts"] == 2 and clean["attempts"] == 1
     same_run(results.run_dir(tmp_path / "clean", exp.name, cell.run_id), out)
+
+
+def test_a_cell_run_stopped_by_a_full_disk_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    from ablate.cli import main
+    from ablate.train import run as run_module
+
+    exp = grid(tmp_path)
+    full = results.disk_full(OSError(28, "No space left on device"), tmp_path / "r" / "x" / "metrics.csv")
+
+    def stopped(*args, **kwargs):
+        raise full
+
+    monkeypatch.setattr(run_module, "run_cell", stopped)
+    code = main(["run", str(exp.path), "--cell", "0", "--results-dir", str(tmp_path / "r"), "--wandb", "off"])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith(f"[ablate] cell 0 ({exp.cells[0].run_id}) failed: no space left on the device of ")

@@ -62,7 +62,10 @@ def test_a_worker_killed_mid_cell_fails_its_cell_only_and_the_grid_goes_on(tmp_p
     for run_id, sig in victims.items():
         failed = next(ln for ln in err.splitlines() if ln.startswith(f"[ablate] FAILED {run_id}:"))
         assert "WorkerDied: worker process" in failed and f"ended (signal {sig.name})" in failed, failed
-        assert "the other cells go on in a fresh worker" in failed and "resumes this one from its last checkpoint" in failed
+        assert (
+            "the other cells go on in a fresh worker" in failed
+            and "resumes this one from its last checkpoint" in failed
+        )
         assert "WorkerDied" in (root / "faultgrid" / run_id / results.ERROR).read_text()
     finished = {d.name for d in (root / "faultgrid").iterdir() if results.is_complete(d)}
     assert len(finished) == 2 and not finished & set(victims)

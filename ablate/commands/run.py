@@ -87,6 +87,8 @@ def run_options(args):
 
 def _run_one_cell(exp, args, opts) -> int:
     """`--cell N`: what a SLURM array task runs."""
+    from ablate.results import DiskFull
+    from ablate.train.checkpointing import CheckpointUnreadable
     from ablate.train.run import CellBusy, run_cell
 
     if not 0 <= args.cell < len(exp.cells):
@@ -101,6 +103,9 @@ def _run_one_cell(exp, args, opts) -> int:
         summary = run_cell(exp, cell, opts)
     except CellBusy as e:
         print(f"[ablate] cell {args.cell} not run: {e}", file=sys.stderr)
+        return 1
+    except (DiskFull, CheckpointUnreadable) as e:  # one clear line; the same command resumes the cell
+        print(f"[ablate] cell {args.cell} ({cell.run_id}) failed: {e}", file=sys.stderr)
         return 1
     print(f"[ablate] cell {args.cell} {summary['run_id']}: {summary['status']}")
     return 0
