@@ -82,12 +82,12 @@ def summary_table(root: Path, experiment: str) -> pd.DataFrame:
     return pd.DataFrame(rows).astype(str)
 
 
+TINY_NET = {"model.name": "cifar_resnet", "model.width": 4, "model.depth": 8}  # a 4-channel ResNet-8
+
 # A grid of four small cells (2 arms x 2 seeds, 24 steps, a checkpoint every 4), for runs killed and rerun.
 SMALL_GRID = {
     "base": {
-        "model.name": "cifar_resnet",
-        "model.width": 4,
-        "model.depth": 8,
+        **TINY_NET,
         "data": {"name": "digits", "batch_size": 32, "augment": "crop", "pad": 1},
         "train": {"max_steps": 24, "log_every": 2, "eval_every": 8, "checkpoint_every": 4},
     },
@@ -103,25 +103,19 @@ def small_grid(tmp_path) -> Path:
     return path
 
 
-def start_tree(grid_file, root, jobs="1", env=None):
-    """`ablate run` in its own session, so a SIGKILL of the group takes the whole process tree."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "ablate",
-        "run",
-        str(grid_file),
-        "--results-dir",
-        str(root),
-        "--wandb",
-        "off",
+def run_command(grid_file, root, *extra: str) -> list[str]:
+    """`python -m ablate run GRID` into `root`, quiet, without W&B and analysis."""
+    return [sys.executable, "-m", "ablate", "run", str(grid_file), "--results-dir", str(root), "--wandb", "off"] + [
         "--no-progress",
         "--no-analysis",
-        "--jobs",
-        jobs,
+        *extra,
     ]
+
+
+def start_tree(grid_file, root, jobs="1", env=None):
+    """`ablate run` in its own session, so a SIGKILL of the group takes the whole process tree."""
     return subprocess.Popen(
-        cmd,
+        run_command(grid_file, root, "--jobs", jobs),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

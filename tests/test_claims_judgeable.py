@@ -9,12 +9,11 @@ import yaml
 from ablate.cli import main
 from ablate.experiment import load_experiment
 from ablate.verdicts.claims import ClaimError
+from tests.faults import TINY_NET
 
 SPEC = {
     "base": {
-        "model.name": "cifar_resnet",
-        "model.width": 4,
-        "model.depth": 8,
+        **TINY_NET,
         "data": {"name": "digits", "batch_size": 32},
         "optim": {"name": "sgd", "lr": 0.1},
         "train": {"max_steps": 12, "log_every": 2, "eval_every": 6, "checkpoint_every": 0},

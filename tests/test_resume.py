@@ -5,7 +5,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import yaml
 from ablate import results
 from ablate.experiment import load_experiment
 from ablate.train.run import RunOptions, run_cell
-from tests.faults import Crash, CrashAt, same_run, small_grid, start_tree, summary_table
+from tests.faults import Crash, CrashAt, run_command, same_run, small_grid, start_tree, summary_table
 from tests.helpers import REPO, run_cli
 
 GRID = {
@@ -59,20 +58,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
 
 def _start(grid_file, root):
-    cmd = [
-        sys.executable,
-        "-m",
-        "ablate",
-        "run",
-        str(grid_file),
-        "--results-dir",
-        str(root),
-        "--wandb",
-        "off",
-        "--no-progress",
-        "--no-analysis",
-    ]
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(run_command(grid_file, root), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _wait_for(predicate, proc, timeout=240):
