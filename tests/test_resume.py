@@ -49,7 +49,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(results.DiskFull, match="no space left on the device of"):
         results.atomic_write_text(target, '{"status": "completed"}')
     assert not target.exists() and not list(tmp_path.iterdir())
     monkeypatch.undo()
