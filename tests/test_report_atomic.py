@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +16,7 @@ from ablate import results
 from tests.faults import small_grid
 from tests.helpers import REPO, run_cli
 
-REPORT_FILES = {"report.md", "table.csv", "table.md", "verdicts.json", "curves.png"}
+REPORT_FILES = {"report.md", "table.csv", "table.md", "verdicts.json", "curves.png"}  # (--wandb off: no wandb/)
 
 
 @pytest.mark.parametrize("exchange", [True, False])
@@ -32,6 +33,24 @@ def test_a_folder_is_replaced_whole(tmp_path, monkeypatch, exchange):
         assert sorted(p.name for p in final.iterdir()) == sorted(["report.md", version])
         assert (final / "report.md").read_text() == version
         assert sorted(p.name for p in tmp_path.iterdir()) == ["_report-q"]  # nothing left beside it
+
+
+def test_a_new_report_keeps_the_offline_wandb_runs_of_the_analyses_before(tmp_path):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from ablate.report.pipeline import Analysis, write_outputs
+
+    exp = SimpleNamespace(name="e", profile="p", path=tmp_path / "e.yaml", cells=[])
+    for title in ("first", "second"):
+        analysis = Analysis(title, "", pd.DataFrame({"arm": ["a"]}), "| a |", [], {"curves": Figure()})
+        paths = write_outputs(exp, tmp_path, analysis)
+        offline = paths["report"].parent / "wandb" / f"offline-run-{title}"
+        offline.mkdir(parents=True)  # what log_analysis writes into the report folder
+        (offline / "run.wandb").write_text(title)
+    report = results.report_dir(tmp_path, "e", "p")
+    assert (report / "report.md").read_text().startswith("# second")
+    assert sorted(p.name for p in (report / "wandb").iterdir()) == ["offline-run-first", "offline-run-second"]
 
 
 def _complete(folder) -> str | None:

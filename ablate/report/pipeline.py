@@ -24,6 +24,9 @@ from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict, evalua
 from ablate.verdicts.metrics import LATE_FRACTION, RUN_METRICS, first_step, late_change
 
 TABLE_METRICS = ("final_train_error", "final_test_error", "late_train_error_change", "params", "wall_time_s")
+# What a report folder keeps from the analyses before (the rest is rewritten whole): the W&B
+# analysis run's offline folders, one per analysis, until `ablate sync` uploads them.
+KEPT_ACROSS_ANALYSES = ("wandb",)
 CONVERGED = 0.01  # an arm whose running training error still moves more than 1 point over the last fifth
 
 
@@ -193,6 +196,9 @@ def write_outputs(exp, root: Path, analysis: Analysis) -> dict[str, Path]:
         os.chmod(tmp, 0o777 & ~results.current_umask())  # mkdtemp makes 0700; reports are shared
         paths = _write_report_files(exp, analysis, tmp)
         with results.waiting_lock(out.parent / f"{out.name}.lock"):
+            for name in KEPT_ACROSS_ANALYSES:
+                if (out / name).exists():
+                    os.rename(out / name, tmp / name)
             results.replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
