@@ -246,7 +246,7 @@ def _worker_main(conn, threads: int, slot: str | None) -> None:
             conn.send(("ok", _run_placed(*task)))
         except Exception as e:  # the cell failed; the worker goes on with the next
             try:
-                pickle.dumps(e)
+                pickle.loads(pickle.dumps(e))  # it must also rebuild on the other side
             except Exception:
                 e = RuntimeError(f"{type(e).__name__}: {e}")
             conn.send(("error", e, traceback.format_exc()))
