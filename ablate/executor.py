@@ -15,14 +15,17 @@ its control daemon runs (concurrent kernels), by the driver's time-slicing other
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import torch
@@ -31,7 +34,7 @@ from tqdm.auto import tqdm
 from ablate import results
 from ablate.experiment import Cell, Experiment
 from ablate.grid_checks import meta_params
-from ablate.train.run import CellBusy, RunOptions, run_cell
+from ablate.train.run import CellBusy, RunOptions, run_cell_counted
 from ablate.train.threads import allocated_cpus
 
 # `runs_per_gpu='auto'`: one packed run per this much GPU memory (bytes). A CIFAR ResNet-110 at batch
@@ -117,16 +120,36 @@ def _init_worker(threads: int, slots=None) -> None:
     torch.set_num_threads(threads)
 
 
+class FinishedElsewhere(Exception):
+    """The cell was finished by another runner after this grid started: not counted as run here."""
+
+
 def _run_placed(experiment: Experiment, cell: Cell, opts: RunOptions) -> tuple[dict, str, int]:
-    summary = run_cell(experiment, cell, opts)
+    summary, trained = run_cell_counted(experiment, cell, opts)
+    if not trained:
+        raise FinishedElsewhere(f"{cell.run_id} was finished by another runner")
     return summary, os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.getpid()
 
 
 def _record_failure(opts, experiment, cell, outcome, error: BaseException, tb: str) -> None:
-    err = results.run_dir(opts.results_root, experiment.name, cell.run_id) / "error.txt"
-    results.atomic_write_text(err, tb)
-    outcome.failed[cell.run_id] = f"{type(error).__name__}: {error} (traceback in {err})"
+    folder = results.run_dir(opts.results_root, experiment.name, cell.run_id)
+    where = f" (traceback in {folder / results.ERROR})" if _write_error(folder, tb) else ""
+    outcome.failed[cell.run_id] = f"{type(error).__name__}: {error}{where}"
     print(f"\n[ablate] cell {cell.index} ({cell.run_id}) failed: {error}", file=sys.stderr)
+
+
+def _write_error(folder: Path, tb: str) -> bool:
+    """error.txt of the failed attempt, under the run's lock: never beside an attempt another
+    process started meanwhile (its start archives the error of the attempt before). False when it
+    was not written: the cell is running elsewhere, or the disk is full."""
+    try:
+        with results.run_lock(folder) as acquired:
+            if acquired and not results.is_complete(folder):
+                results.atomic_write_text(folder / results.ERROR, tb)
+                return True
+    except OSError as e:
+        print(f"[ablate] could not write {folder / results.ERROR}: {e}", file=sys.stderr)
+    return False
 
 
 def run_grid(
@@ -162,6 +185,8 @@ def run_grid(
             summary, gpu, pid = run()
             outcome.completed.append(cell.run_id)
             outcome.placed[cell.run_id] = (gpu, pid)
+        except FinishedElsewhere:
+            outcome.skipped.append(cell.run_id)
         except CellBusy as e:
             outcome.busy.append(cell.run_id)
             print(f"\n[ablate] cell {cell.index} skipped: {e}", file=sys.stderr)
@@ -190,18 +215,141 @@ def _gpu_slots(runs_per_gpu: int | str, gpus: list[str] | None, n_cells: int) ->
     return [g for g in gpus for _ in range(k)]
 
 
+class WorkerDied(RuntimeError):
+    """The worker process running a cell ended without its result: killed (SIGKILL, the kernel's
+    out-of-memory killer) or crashed (a segfault in native code)."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, as its __cause__ (printed with it)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class _FixedSlot:
+    """_init_worker's slot source for a worker started with its GPU id."""
+
+    def __init__(self, slot: str):
+        self.slot = slot
+
+    def get(self) -> str:
+        return self.slot
+
+
+def _worker_main(conn, threads: int, slot: str | None) -> None:
+    """A worker process: cells from `conn`, one at a time, until None; each answered with
+    ("ok", (summary, gpu, pid)) or ("error", exception, traceback text)."""
+    _init_worker(threads, _FixedSlot(slot) if slot is not None else None)
+    while (task := conn.recv()) is not None:
+        try:
+            conn.send(("ok", _run_placed(*task)))
+        except Exception as e:  # the cell failed; the worker goes on with the next
+            try:
+                pickle.loads(pickle.dumps(e))  # it must also rebuild on the other side
+            except Exception:
+                e = RuntimeError(f"{type(e).__name__}: {e}")
+            conn.send(("error", e, traceback.format_exc()))
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    conn: object  # the parent's end of the pipe
+    slot: str | None
+    cell: Cell | None = None  # the cell it is running
+
+
+def _start_worker(ctx, threads: int, slot: str | None) -> _Worker:
+    parent, child = ctx.Pipe()
+    # Not a daemon: a cell may start processes of its own (data loader workers, DDP ranks).
+    process = ctx.Process(target=_worker_main, args=(child, threads, slot))
+    process.start()
+    child.close()
+    return _Worker(process, parent, slot)
+
+
+def _answer(worker: _Worker):
+    """The result getter of the worker's cell: returns its (summary, gpu, pid) or raises its error;
+    WorkerDied when the process ended without an answer."""
+    try:
+        kind, *rest = worker.conn.recv()
+    except (EOFError, OSError):
+        worker.process.join(5)
+        code = worker.process.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        error = WorkerDied(
+            f"worker process {worker.process.pid} ended ({how}) while training this cell: killed (by hand, or "
+            f"the out-of-memory killer) or crashed; the other cells go on in a fresh worker, and the same "
+            f"command resumes this one from its last checkpoint"
+        )
+
+        def died():
+            raise error
+
+        return died
+    if kind == "ok":
+        return lambda: rest[0]
+    exc, tb = rest
+
+    def failed():
+        raise exc from RemoteTraceback(tb)
+
+    return failed
+
+
 def _run_in_workers(experiment, opts, todo: list[Cell], jobs: int, slots: list[str] | None, settle) -> None:
-    """`jobs` spawned worker processes, longest cells first; settle(cell, result getter) as each ends."""
+    """`jobs` spawned worker processes, longest cells first; settle(cell, result getter) as each
+    ends. A worker that dies (SIGKILL, the OOM killer, a segfault) fails the one cell it was
+    running; a fresh worker, on the same GPU slot, takes its place for the cells still to run."""
     threads = max(1, allocated_cpus() // jobs)
     # Per-run bars of parallel runs would interleave; each worker sets its own threads.
-    worker_opts = replace(opts, progress=False, threads=threads)
+    task_opts = replace(opts, progress=False, threads=threads)
     ctx = multiprocessing.get_context("spawn")
-    queue = None
-    if slots is not None:
-        queue = ctx.Queue()
-        for s in slots:
-            queue.put(s)
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue)) as pool:
-        futures = {pool.submit(_run_placed, experiment, c, worker_opts): c for c in longest_first(todo)}
-        for fut in as_completed(futures):
-            settle(futures[fut], fut.result)
+    pending = deque(longest_first(todo))
+    workers = [_start_worker(ctx, threads, slot) for slot in (slots or [None] * jobs)]
+    try:
+        while True:
+            for i in range(len(workers)):
+                if workers[i].cell is None and pending:
+                    workers[i] = _give(ctx, threads, workers[i], (experiment, pending.popleft(), task_opts))
+            busy = [w for w in workers if w.cell is not None]
+            if not busy:
+                return
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for w in busy:
+                if w.conn in ready or w.process.sentinel in ready:
+                    cell, w.cell = w.cell, None
+                    settle(cell, _answer(w))
+    finally:
+        _stop(workers)
+
+
+def _give(ctx, threads: int, worker: _Worker, task: tuple) -> _Worker:
+    """Send `task` to `worker`, or to a fresh worker on its slot when it has died meanwhile (after
+    its last answer, or while idle); returns the worker that has the task."""
+    if worker.process.is_alive():
+        try:
+            worker.conn.send(task)
+            worker.cell = task[1]
+            return worker
+        except OSError:  # it died between the check and the send
+            pass
+    worker.conn.close()
+    fresh = _start_worker(ctx, threads, worker.slot)
+    fresh.conn.send(task)
+    fresh.cell = task[1]
+    return fresh
+
+
+def _stop(workers: list[_Worker]) -> None:
+    """End the worker processes: asked first, killed if they do not end within a few seconds."""
+    for w in workers:
+        if w.process.is_alive():
+            with contextlib.suppress(OSError):  # the worker is gone, or its pipe closed
+                w.conn.send(None)
+    for w in workers:
+        w.process.join(5)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join()

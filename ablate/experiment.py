@@ -37,6 +37,7 @@ from ablate.search_path import find_experiment
 from ablate.spec import check_name, parse_overrides, read_spec
 from ablate.studies import tuned_values
 from ablate.verdicts.claims import Claim, Side, parse_claims
+from ablate.verdicts.judgeable import ANY, check_claims_judgeable
 from ablate.verdicts.sequential import MIN_START, SCHEDULE_KEYS, Schedule
 
 TunedLookup = Callable[[str, list[str]], dict[str, Any]]
@@ -100,7 +101,7 @@ def load_experiment(
     """
     path = find_experiment(name_or_path)
     check_name(path, "experiment", path.stem)
-    spec = read_spec(path)
+    spec = file_spec = read_spec(path)
     profile = profile or spec.get("default_profile") or next(iter(spec["profiles"]))
     if profile not in spec["profiles"]:
         raise ExperimentError(f"{path}: unknown profile {profile!r}; valid: {', '.join(spec['profiles'])}")
@@ -117,6 +118,9 @@ def load_experiment(
     hooks = load_hooks(spec.get("analysis"), path)
     keys = {k for c in cells for k in C.flatten(c.config)}
     claims = parse_claims(path, spec, keys, hooks.metrics)
+    check_claims_judgeable(
+        path, file_spec, claims, cells_by_profile(path, file_spec, profile, overrides), _underived(hooks)
+    )
     return Experiment(path.stem, profile, path, spec, cells, claims, hooks, schedule)
 
 
@@ -268,3 +272,30 @@ def config_hash(cfg: dict) -> str:
 
 def make_run_id(arm: str, seed: int, cfg: dict) -> str:
     return f"{arm}-s{seed}-{config_hash({**cfg, 'seed': seed})}"
+
+
+def cells_by_profile(path: Path, spec: dict, profile: str, overrides: Sequence[str]) -> dict[str, list | None]:
+    """Every profile's cells as (arm, flat config), for the checks of claims across profiles: the
+    file's settings (and the `--set` overrides for `profile`), every arm of each profile, a `tuned`
+    value not looked up (judgeable.ANY). None for a profile that does not expand."""
+
+    def unlooked(arm: str, keys: list[str]) -> dict[str, Any]:
+        return dict.fromkeys(keys, C.TUNED)
+
+    out: dict[str, list | None] = {}
+    for name in spec["profiles"]:
+        try:
+            cells = expand(spec, name, parse_overrides(overrides) if name == profile else {}, path, unlooked)
+        except ExperimentError:
+            out[name] = None
+            continue
+        flats = [(c.arm, C.flatten(c.config)) for c in cells]
+        out[name] = [
+            (arm, {k: ANY if k in C.TUNABLE and v == C.TUNED else v for k, v in f.items()}) for arm, f in flats
+        ]
+    return out
+
+
+def _underived(hooks: Hooks) -> set[str]:
+    """The analysis module's METRICS that nothing adds to the runs (it has no `derive` hook)."""
+    return set() if "derive" in hooks.functions else set(hooks.metrics)

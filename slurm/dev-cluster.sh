@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on this machine, for developing and testing ablate's SLURM support.
 #
-#   bash slurm/dev-cluster.sh up       # start munged, slurmctld, slurmd; prints `export SLURM_CONF=...`
+#   eval "$(bash slurm/dev-cluster.sh up)"   # start munged, slurmctld, slurmd; prints the two exports
 #   bash slurm/dev-cluster.sh status   # daemons, node state, queue
-#   bash slurm/dev-cluster.sh env      # prints `export SLURM_CONF=...` of a running cluster
+#   bash slurm/dev-cluster.sh env      # prints `export ABLATE_SLURM_DIR=... SLURM_CONF=...` of a running cluster
 #   bash slurm/dev-cluster.sh down     # stop the daemons, remove the state directory
+#
+# The state directory: $ABLATE_SLURM_DIR if set (it must be empty or one this script made), else a
+# new private one from `mktemp -d` (never a predictable /tmp path: everything here runs as root).
+# `up` marks it with a file (.ablate-dev-cluster); `status`, `env` and `down` act only on a marked
+# directory (found from $ABLATE_SLURM_DIR, else from $SLURM_CONF), and `down` removes nothing else.
 #
 # Debian's slurm-wlm 22.05 packages (`bash slurm/ci-install.sh` installs them), no systemd: every
 # daemon runs as root from here, with its config, sockets, logs and state under one directory.
@@ -16,7 +21,7 @@
 #   - CPUs and memory come from `slurmd -C`, so the node config always matches the machine.
 #
 # Settings (environment):
-#   ABLATE_SLURM_DIR             state directory          (default /tmp/ablate-slurm)
+#   ABLATE_SLURM_DIR             state directory          (default: a new `mktemp -d` at `up`)
 #   ABLATE_SLURM_PORT            slurmctld port; slurmd uses PORT+1 (default 6817)
 #   ABLATE_SLURM_MAX_ARRAY_SIZE  MaxArraySize             (default 1001, SLURM's own default)
 #   ABLATE_SLURM_CRED_EXPIRE     cred_expire, seconds     (default 10)
@@ -24,14 +29,53 @@
 #                                oversubscribes, useful for many tiny CPU jobs)
 set -euo pipefail
 
-DIR="${ABLATE_SLURM_DIR:-/tmp/ablate-slurm}"
 PORT="${ABLATE_SLURM_PORT:-6817}"
 MAX_ARRAY_SIZE="${ABLATE_SLURM_MAX_ARRAY_SIZE:-1001}"
 CRED_EXPIRE="${ABLATE_SLURM_CRED_EXPIRE:-10}"
-CONF="$DIR/slurm.conf"
-SOCKET="$DIR/munge/munge.socket.2"
+MARKER=.ablate-dev-cluster  # written by `up`: this directory is ours to remove
 
 die() { echo "dev-cluster: $*" >&2; exit 1; }
+
+set_dir() {
+    DIR="$1"
+    CONF="$DIR/slurm.conf"
+    SOCKET="$DIR/munge/munge.socket.2"
+}
+
+ours() { [[ -n "$DIR" && "$DIR" == /* && "$DIR" != / && -d "$DIR" && ! -L "$DIR" && -f "$DIR/$MARKER" ]]; }
+
+# The marked state directory of an existing cluster, for status/env/down.
+find_dir() {
+    if [[ -n "${ABLATE_SLURM_DIR:-}" ]]; then
+        set_dir "$ABLATE_SLURM_DIR"
+    elif [[ -n "${SLURM_CONF:-}" ]]; then
+        set_dir "$(dirname "$SLURM_CONF")"
+    else
+        die "which cluster? set ABLATE_SLURM_DIR (printed by 'up')"
+    fi
+    ours || die "refusing to act on $DIR: it has no $MARKER, so dev-cluster.sh up did not make it"
+}
+
+# The state directory for `up`: the given one if empty or already ours (checked before anything
+# starts), else a new private one; marked as ours.
+check_dir_arg() {
+    [[ -z "${ABLATE_SLURM_DIR:-}" ]] && return 0
+    set_dir "$ABLATE_SLURM_DIR"
+    [[ "$DIR" == /* && "$DIR" != / && ! -L "$DIR" ]] || die "ABLATE_SLURM_DIR=$DIR: must be an absolute path to a directory, not / or a link"
+    if [[ -e "$DIR" ]] && ! ours && [[ ! -d "$DIR" || -n "$(ls -A "$DIR" 2>/dev/null)" ]]; then
+        die "refusing to use $DIR: it is not empty and dev-cluster.sh up did not make it (no $MARKER)"
+    fi
+}
+
+make_dir() {
+    if [[ -z "${ABLATE_SLURM_DIR:-}" ]]; then
+        set_dir "$(mktemp -d /tmp/ablate-slurm.XXXXXXXX)"  # /tmp: munge's socket path must stay < 108 chars
+    else
+        mkdir -p "$DIR"
+    fi
+    chmod 700 "$DIR"  # the munge key lives here
+    echo "made by slurm/dev-cluster.sh up; 'down' removes this directory" >"$DIR/$MARKER"
+}
 
 need_packages() {
     local missing=()
@@ -99,14 +143,21 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscrib
 EOF
 }
 
+print_env() {
+    echo "export ABLATE_SLURM_DIR=$DIR"
+    echo "export SLURM_CONF=$CONF"  # last: tests/slurm_helpers.py reads it from the last line
+}
+
 cmd_up() {
+    check_dir_arg
     need_packages
+    make_dir
     if pid_alive "$DIR/slurmctld.pid" && pid_alive "$DIR/slurmd.pid"; then
         echo "dev-cluster: already up in $DIR" >&2
-        echo "export SLURM_CONF=$CONF"
+        print_env
         return 0
     fi
-    cmd_down >/dev/null 2>&1 || true
+    stop_daemons
     mkdir -p "$DIR"/{munge,ctld,log} "$DIR/spool/$(hostname -s)"
     chmod 700 "$DIR/munge"
     dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1024 count=1 status=none
@@ -128,7 +179,7 @@ cmd_up() {
     [[ "$state" == idle* || "$state" == mix* || "$state" == alloc* ]] ||
         die "node not ready (state '$state'); see $DIR/log/"
     echo "dev-cluster: up in $DIR (MaxArraySize=$MAX_ARRAY_SIZE, requeue wait ${CRED_EXPIRE}s)" >&2
-    echo "export SLURM_CONF=$CONF"
+    print_env
 }
 
 stop_pidfile() {
@@ -140,7 +191,7 @@ stop_pidfile() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
-cmd_down() {
+stop_daemons() {
     if [[ -f "$CONF" ]] && command -v scancel >/dev/null; then
         SLURM_CONF="$CONF" timeout 5 scancel --full --quiet --user=root 2>/dev/null || true
     fi
@@ -155,8 +206,13 @@ cmd_down() {
             kill -9 "$pid" 2>/dev/null || true
         fi
     done
-    rm -rf "$DIR"
-    echo "dev-cluster: down" >&2
+}
+
+cmd_down() {
+    find_dir
+    stop_daemons
+    ours && rm -rf -- "$DIR"  # checked again: only a directory `up` marked
+    echo "dev-cluster: down (removed $DIR)" >&2
 }
 
 cmd_status() {
@@ -179,7 +235,7 @@ cmd_status() {
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
-    status) cmd_status ;;
-    env) pid_alive "$DIR/slurmctld.pid" || die "not up"; echo "export SLURM_CONF=$CONF" ;;
+    status) find_dir; cmd_status ;;
+    env) find_dir; pid_alive "$DIR/slurmctld.pid" || die "not up"; print_env ;;
     *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
 esac

@@ -107,7 +107,8 @@ def test_deterministic_switches_cudnn_tf32_and_torch_algorithms():
 
 
 def test_only_ranks_that_ablate_started_train_the_named_cell(monkeypatch):
-    from ablate.train.run import DDP_RUN_ID_ENV, launched_cell
+    from ablate.train import DDP_RUN_ID_ENV
+    from ablate.train.run import launched_cell
 
     cells = load_experiment("degradation").cells
     for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK", DDP_RUN_ID_ENV):

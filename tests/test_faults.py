@@ -1,15 +1,20 @@
-"""Faults inside a run: a zero-step run, a corrupt checkpoint, W&B mode and umask left as found."""
+"""Faults inside a run: a zero-step run, a corrupt checkpoint, a checkpoint that cannot be read,
+W&B mode and umask left as found."""
 
+import errno
+import json
 import os
 import sys
 
-import pandas as pd
 import pytest
 import yaml
 
 from ablate import results
 from ablate.experiment import load_experiment
+from ablate.train import checkpointing
+from ablate.train.checkpointing import CheckpointUnreadable
 from ablate.train.run import IncompleteRun, RunOptions, run_cell
+from tests.faults import Crash, CrashAt, failing_reads, same_run
 
 GRID = {
     "base": {
@@ -30,24 +35,6 @@ def experiment(tmp_path, **base):
     path = tmp_path / "faultgrid.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return load_experiment(str(path))
-
-
-class Crash(RuntimeError):
-    pass
-
-
-class CrashAt:
-    """A Lightning callback that kills the run (an exception out of fit) after optimiser step n."""
-
-    def __init__(self, step):
-        import lightning.pytorch as pl
-
-        self.step = step
-        self.__class__ = type("CrashAtCallback", (CrashAt, pl.Callback), {})
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step >= self.step:
-            raise Crash(f"simulated crash at step {trainer.global_step}")
 
 
 @pytest.mark.slow
@@ -71,13 +58,38 @@ def test_truncated_newest_checkpoint_is_skipped_and_run_resumes_from_previous(tm
     err = capfd.readouterr().err
     assert "step15.ckpt is unusable" in err and "resuming from the previous one" in err
     assert summary["resumed_from_step"] == 10 and summary["steps"] == 20 and summary["attempts"] == 2
-    for key in ("final_train_error", "final_val_error", "final_test_error"):
-        assert summary[key] == clean[key]
-    a = pd.read_csv(results.run_dir(tmp_path / "clean", exp.name, cell.run_id) / results.METRICS)
-    b = pd.read_csv(out / results.METRICS)
-    pd.testing.assert_frame_equal(
-        a.drop(columns=["wall_time_s"], errors="ignore"), b.drop(columns=["wall_time_s"], errors="ignore")
-    )
+    assert clean["attempts"] == 1
+    same_run(results.run_dir(tmp_path / "clean", exp.name, cell.run_id), out)
+    assert (out / "corrupt" / "step15.ckpt").is_file()  # kept for inspection: the pruning never touched it
+
+
+@pytest.mark.slow
+def test_a_checkpoint_that_cannot_be_read_stops_the_run_and_the_next_attempt_resumes_from_it(tmp_path, monkeypatch):
+    """EIO on every read of the newest checkpoint: the attempt stops with a clear error, nothing is
+    renamed and the older checkpoint is not used instead; once the file reads again (a transient
+    error, retried), the run resumes from it and ends as the uninterrupted run."""
+    monkeypatch.setattr(checkpointing, "READ_BACKOFF_S", 0.0)
+    exp = experiment(tmp_path)
+    cell = exp.cells[0]
+    run_cell(exp, cell, RunOptions(tmp_path / "clean", wandb="off", progress=False))
+    opts = RunOptions(tmp_path / "r", wandb="off", progress=False)
+    with pytest.raises(Crash):
+        run_cell(exp, cell, opts, callbacks=[CrashAt(15)])
+    out = results.run_dir(opts.results_root, exp.name, cell.run_id)
+    newest = out / "checkpoints" / "step15.ckpt"
+
+    calls = failing_reads(monkeypatch, newest, errno.EIO, 10**6)
+    with pytest.raises(CheckpointUnreadable, match=r"step15.ckpt could not be read \(EIO"):
+        run_cell(exp, cell, opts)
+    assert newest.is_file() and not (out / "corrupt").exists() and not results.is_complete(out)
+
+    calls[0] = 10**6 - 1  # the file system is back but for one more failed read: retried
+    summary = run_cell(exp, cell, opts)
+    assert summary["resumed_from_step"] == 15 and summary["attempts"] == 2
+    same_run(results.run_dir(tmp_path / "clean", exp.name, cell.run_id), out)
+    attempts = json.loads((out / results.PROVENANCE).read_text())["attempts"]
+    assert [a.get("resumed_from_step") for a in attempts] == [0, None, 15]
+    assert "could not be read" in attempts[1]["error"]
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Fuzz: mutated experiment files are refused with one line before training, or are valid grids.
 
 Hypothesis mutates valid experiment files: wrong types, missing and extra keys, out-of-range
-numbers, odd names, broken YAML. Each file goes through everything `ablate run` checks before the
+numbers, odd names, broken YAML, and their claims (sides that select nothing or the same cells,
+unknown and unmeasurable metrics, odd margins and profiles). Each file goes through everything `ablate run` checks before the
 first cell trains (load_experiment, then grid_checks.preflight), in-process, and the outcome must
 be a one-line UserError or a valid grid: never another exception, never a folder in the results root.
 """
@@ -51,6 +52,23 @@ BASES = [
             },
             "other": {"set": {"train.max_steps": 20, "schedule.milestones": [10]}},
         },
+        "claims": [
+            {
+                "id": "residual-helps",
+                "metric": "final_train_error",
+                "a": "residual-8",
+                "b": "plain-8",
+                "expect": "less",
+            },
+            {
+                "id": "depth-slows",
+                "metric": {"first_step": "train/error", "at_most": 0.5},
+                "a": {"model.depth": 14},
+                "b": {"model.depth": 8, "model.shortcut": "A"},
+                "expect": "greater",
+                "profiles": ["other"],
+            },
+        ],
     },
     {
         "description": "mlp with and without batch norm",
@@ -107,6 +125,26 @@ KNOWN_KEYS = [
     "data",
     "optim.lrr",
 ]
+ARM_NAMES = ["plain-8", "residual-8", "residual-14", "mlp", "mlp-bn", "armz", ""]
+SELECTOR_KEYS = ["model.depth", "model.shortcut", "model.width", "model.norm", "optim.lr", "train.max_steps", "seed"]
+CLAIM_VALUES = {
+    "metric": st.sampled_from(
+        [
+            "final_train_error",
+            "final_test_accuracy",
+            "final_train_error_running",
+            "late_train_error_change",
+            "params",
+            "nope",
+            {"first_step": "train/error", "at_most": 0.3},
+            {"first_step": "val/error", "at_least": 0.2, "unit": "epochs"},
+            {"first_step": "test/error", "at_most": 2},
+        ]
+    ),
+    "expect": st.sampled_from(["less", "greater", "equal", "differ", "ratio_at_least", "sideways"]),
+    "by": st.sampled_from([0.0, 0.01, -1, "x"]),
+    "profiles": st.sampled_from([["quick"], ["other"], ["quick", "other"], ["nope"], [], "quick"]),
+}
 ODD_NAMES = ["a;rm -rf x$(id)", "../up", "a/b", ".hidden", "-dash", "", "sp ace", "ünï", "ok-name", "x" * 300]
 
 scalars = st.one_of(
@@ -169,11 +207,43 @@ def _config_layers(spec: dict) -> list[dict]:
 
 
 @st.composite
+def sides(draw, other):
+    """A claim side: an arm name (real or not), a selector on config keys, or the other side again."""
+    kind = draw(st.sampled_from(["arm", "selector", "selector", "same"]))
+    if kind == "arm":
+        return draw(st.sampled_from(ARM_NAMES))
+    if kind == "same":
+        return copy.deepcopy(other)
+    keys = draw(st.lists(st.sampled_from(SELECTOR_KEYS), min_size=1, max_size=2, unique=True))
+    known = st.sampled_from([8, 14, 4, "A", "none", "batch", 0.1, 0.5, 12, 40, 20, 0, 1])
+    return {k: draw(st.one_of(known, scalars)) for k in keys}
+
+
+def mutate_claim(draw, spec: dict) -> None:
+    """Change one key of one claim (the file's claims, or a new list of one when it has none)."""
+    claims = spec.get("claims")
+    if not isinstance(claims, list) or not claims or not isinstance(claims[0], dict):
+        arms = list(spec["arms"]) if isinstance(spec.get("arms"), dict) and spec["arms"] else ["a"]
+        new = {"id": "c", "metric": "final_train_error", "a": arms[0], "b": arms[-1], "expect": "less"}
+        claims = spec["claims"] = [new]
+    c = draw(st.sampled_from(claims))
+    key = draw(st.sampled_from(["a", "b", "a", "b", "metric", "expect", "by", "profiles"]))
+    if key in ("a", "b"):
+        c[key] = draw(sides(c.get("b" if key == "a" else "a")))
+    else:
+        c[key] = draw(CLAIM_VALUES[key])
+
+
+@st.composite
 def mutated_files(draw) -> tuple[str, str]:
     """(file name, file text)."""
     spec = copy.deepcopy(draw(st.sampled_from(BASES)))
     for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["set", "set_known", "set_known", "delete", "extra", "rename", "range", "range"]))
+        ops = ["set", "set_known", "set_known", "delete", "extra", "rename", "range", "range", "claim", "claim"]
+        op = draw(st.sampled_from(ops))
+        if op == "claim":
+            mutate_claim(draw, spec)
+            continue
         layers = _config_layers(spec)
         if op in ("set_known", "range") and layers:
             node = draw(st.sampled_from(layers))
@@ -223,6 +293,7 @@ def mutated_files(draw) -> tuple[str, str]:
 
 
 CLASSES = [  # (outcome class, pattern of the message)
+    ("unjudgeable claim", r"selects? no cell|select the same|never select|will never have"),
     ("yaml syntax", r":\d+:\d+: "),
     ("name rule", r"name .* is not allowed"),
     ("model constructor", r"cannot be built"),
@@ -281,3 +352,4 @@ def test_fuzzed_experiment_files_give_one_line_errors_or_valid_grids():
         print(f"  {n:4d}  {outcome}   e.g. {examples[outcome][:160]}")
     assert total >= 500
     assert seen["valid grid"] > 0 and len(seen) >= 6  # the mutations reach both sides and many rules
+    assert seen["error: unjudgeable claim"] > 0  # and claims that no run could judge

@@ -100,8 +100,36 @@ def test_unwritable_or_full_results_folder_is_one_error(tmp_path, monkeypatch):
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 2**20, 2**20))
-    with pytest.raises(UserError, match=r"has 1 MiB free; need at least 64 MiB"):
+    with pytest.raises(UserError, match=r"has 1.0 MiB free; need at least 16.0 MiB: free space"):
         grid_checks.check_results_root(tmp_path / "ok")
+
+
+def test_free_space_is_sized_from_the_runs_still_to_train(tmp_path, monkeypatch):
+    """Each pending run needs its checkpoints (the kept ones and the one being saved) and metrics:
+    a wider net needs more, a finished run nothing, no checkpoints only the metrics."""
+    import shutil
+    from collections import namedtuple
+
+    exp = check(tmp_path)  # 2 arms x 1 seed, 4-channel ResNet-8, checkpoints every 100 steps
+    root = tmp_path / "results"
+    need, pending = grid_checks.needed_bytes(exp, root)
+    per_run = grid_checks.run_bytes(exp.cells[0].config)
+    assert pending == 2 and need == grid_checks.RESERVE_BYTES + 2 * per_run
+    assert per_run == 3 * grid_checks.checkpoint_bytes(exp.cells[0].config) + grid_checks.RECORD_BYTES * 4
+    wide = load_experiment(str(tmp_path / "exp.yaml"), overrides=["model.width=64"])
+    assert grid_checks.checkpoint_bytes(wide.cells[0].config) > 100 * grid_checks.checkpoint_bytes(exp.cells[0].config)
+    none = load_experiment(str(tmp_path / "exp.yaml"), overrides=["train.checkpoint_every=0"])
+    assert grid_checks.run_bytes(none.cells[0].config) == grid_checks.RECORD_BYTES * 4
+
+    usage = namedtuple("usage", "total used free")
+    free = grid_checks.RESERVE_BYTES + per_run  # room for one of the two runs
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - free, free))
+    with pytest.raises(UserError, match=r"need at least 16.\d MiB for the 2 runs still to train"):
+        grid_checks.preflight(exp, root)
+    done = root / exp.name / exp.cells[0].run_id
+    done.mkdir(parents=True)
+    (done / "summary.json").write_text("{}")
+    grid_checks.preflight(exp, root)  # one run left: it fits
 
 
 def test_cli_refuses_a_bad_file_in_one_line_without_a_run_folder(tmp_path):

@@ -70,7 +70,11 @@ def test_golden_ddp_two_nodes_with_offset():
         time="2-00:00:00",
         signal_seconds=300,
     )
-    check_golden("slurm_ddp.sbatch", render.render_sbatch(s, ArrayChunk(1000, (0, 1, 7)), total_cells=1010))
+    run_ids = {c: f"separate_downsample-s{c - 1000}-0123456789" for c in (1000, 1001, 1007)}
+    text = render.render_sbatch(s, ArrayChunk(1000, (0, 1, 7)), total_cells=1010, run_ids=run_ids)
+    check_golden("slurm_ddp.sbatch", text)
+    # srun starts all 8 ranks: each must know which cell's launch it belongs to (rank 0 alone locks it).
+    assert 'export ABLATE_DDP_RUN_ID="$RUN_ID"' in text and text.index("export ABLATE_DDP") < text.index("srun ")
 
 
 def test_rendering_is_pure(monkeypatch, tmp_path):

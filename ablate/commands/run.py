@@ -51,6 +51,12 @@ def add_arguments(p) -> None:
         metavar="N",
         help="torch threads of this run (default: the CPUs allocated: SLURM_CPUS_PER_TASK, affinity)",
     )
+    p.add_argument(
+        "--record-diff",
+        action="store_true",
+        help="keep the git diff of a dirty tree in each run's provenance-private.json (owner-only; "
+        "default: its SHA-256, size and changed files only; also $ABLATE_RECORD_DIFF=1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     p.add_argument("--no-analysis", action="store_true", help="do not analyse after the grid")
 
@@ -122,11 +128,14 @@ def run_options(args):
         args.num_nodes,
         progress=not args.no_progress,
         threads=args.threads,
+        record_diff=args.record_diff,
     )
 
 
 def _run_one_cell(exp, args, opts) -> int:
     """`--cell N`: what a SLURM array task runs."""
+    from ablate.results import DiskFull
+    from ablate.train.checkpointing import CheckpointUnreadable
     from ablate.train.run import CellBusy, run_cell
 
     if not 0 <= args.cell < len(exp.cells):
@@ -141,6 +150,9 @@ def _run_one_cell(exp, args, opts) -> int:
         summary = run_cell(exp, cell, opts)
     except CellBusy as e:
         print(f"[ablate] cell {args.cell} not run: {e}", file=sys.stderr)
+        return 1
+    except (DiskFull, CheckpointUnreadable) as e:  # one clear line; the same command resumes the cell
+        print(f"[ablate] cell {args.cell} ({cell.run_id}) failed: {e}", file=sys.stderr)
         return 1
     print(f"[ablate] cell {args.cell} {summary['run_id']}: {summary['status']}")
     return 0

@@ -7,6 +7,9 @@ parsed and checked once, before anything trained.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,9 @@ from ablate.verdicts.evaluate import HOLDS, REFUTED, UNRESOLVED, Verdict
 from ablate.verdicts.metrics import LATE_FRACTION, RUN_METRICS, first_step
 
 TABLE_METRICS = ("final_train_error", "final_test_error", "late_train_error_change", "params", "wall_time_s")
+# What a report folder keeps from the analyses before (the rest is rewritten whole): the W&B
+# analysis run's offline folders, one per analysis, until `ablate sync` uploads them.
+KEPT_ACROSS_ANALYSES = ("wandb",)
 CONVERGED = 0.01  # an arm whose running training error still moves more than 1 point over the last fifth
 
 
@@ -43,7 +49,37 @@ def analyze(exp, root: Path) -> Analysis | None:
     runs, curves, skipped = load_runs(exp, root)
     if runs.empty:
         return None
-    return analyze_frames(exp, runs, curves, skipped)
+    analysis = analyze_frames(exp, runs, curves, skipped)
+    analysis.notes.extend(code_notes(exp, root, list(runs.run_id)))
+    return analysis
+
+
+def code_notes(exp, root: Path, run_ids: list[str]) -> list[str]:
+    """What the report must say when the finished runs come from more than one git commit (a grid
+    extended, or a run resumed, under new code) or from a tree with uncommitted changes."""
+    commits: dict[str, int] = {}
+    dirty = []
+    for run_id in run_ids:
+        found, is_dirty = results.code_of(results.run_dir(root, exp.name, run_id))
+        for commit in found:
+            commits[commit] = commits.get(commit, 0) + 1
+        if is_dirty:
+            dirty.append(run_id)
+    notes = []
+    if len(commits) > 1:
+        notes.append(
+            f"Code: the {len(run_ids)} runs come from {len(commits)} git commits ("
+            + ", ".join(f"`{c[:10]}` {n} runs" for c, n in commits.items())
+            + "; a run resumed under other code counts under each). A difference between arms may be one "
+            "between versions: see each run's provenance.json."
+        )
+    if dirty:
+        shown = ", ".join(f"`{r}`" for r in dirty[:5]) + (", …" if len(dirty) > 5 else "")
+        notes.append(
+            f"Code: {len(dirty)} of {len(run_ids)} runs trained from a tree with uncommitted changes ({shown}); "
+            "their provenance.json has the diff's SHA-256 and the changed files, not the code itself."
+        )
+    return notes
 
 
 def analyze_frames(exp, runs: pd.DataFrame, curves: pd.DataFrame, skipped=()) -> Analysis:
@@ -175,8 +211,27 @@ def _generic_notes(verdicts: list[Verdict], schedule=None) -> list[str]:
 
 
 def write_outputs(exp, root: Path, analysis: Analysis) -> dict[str, Path]:
+    """Write the report folder whole under a temporary name beside it, then swap it into place
+    under a lock (results.replace_folder): two `analyze` of one grid at once leave one complete
+    report, and no reader sees a half-written one. Returns the paths in the final folder."""
     out = results.report_dir(root, exp.name, exp.profile)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
+    try:
+        os.chmod(tmp, 0o777 & ~results.current_umask())  # mkdtemp makes 0700; reports are shared
+        paths = _write_report_files(exp, analysis, tmp)
+        with results.waiting_lock(out.parent / f"{out.name}.lock"):
+            for name in KEPT_ACROSS_ANALYSES:
+                if (out / name).exists():
+                    os.rename(out / name, tmp / name)
+            results.replace_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {key: out / p.name for key, p in paths.items()}
+
+
+def _write_report_files(exp, analysis: Analysis, out: Path) -> dict[str, Path]:
     paths = {
         "table_csv": out / "table.csv",
         "table_md": out / "table.md",

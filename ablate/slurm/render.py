@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ablate.errors import UserError
+from ablate.train import DDP_RUN_ID_ENV
 
 # SLURM time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
 _TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
@@ -269,6 +270,8 @@ def render_sbatch(
     if run_ids is not None:
         header += run_id_case(run_ids, cells)
         run.insert(run.index('--cell="$CELL"') + 1, '--expect-run-id="$RUN_ID"')
+        if tasks_per_node * s.nodes > 1:  # srun starts every rank: rank 0 takes the cell's lock, the others join
+            header.append(f'export {DDP_RUN_ID_ENV}="$RUN_ID"')
     body = ["srun --kill-on-bad-exit=1 \\", "    " + " \\\n    ".join(_wrap(run))]
     return "\n".join(header + body) + "\n"
 

@@ -6,6 +6,7 @@ whose summary.json exists is done and is not run again; a cell with a checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import torch
 
 from ablate import results, tracking
 from ablate.experiment import Cell, Experiment
-from ablate.train import provenance
+from ablate.train import DDP_RUN_ID_ENV, provenance
 from ablate.train.builders import (
     build_callbacks,
     build_data_and_network,
@@ -26,7 +27,7 @@ from ablate.train.builders import (
     check_devices,
     quiet_lightning,
 )
-from ablate.train.checkpointing import usable_checkpoint
+from ablate.train.checkpointing import CORRUPT, CheckpointUnreadable, usable_checkpoint
 from ablate.train.module import error_rate
 from ablate.train.threads import set_torch_threads
 
@@ -42,13 +43,9 @@ class RunOptions:
     num_nodes: int = 1  # the cell's train.world_size processes are spread over this many nodes
     progress: bool = True
     threads: int | None = None  # torch intra-op threads; None: the CPUs allocated (ablate.train.threads)
+    record_diff: bool = False  # keep the git diff in provenance (owner-only file); also $ABLATE_RECORD_DIFF=1
 
 
-# Set by rank 0 of a cell before it starts the cell's other DDP ranks (Lightning's launcher re-runs
-# this process's command line for them; they inherit the variable): the run id of that cell. A
-# process is rank >= 1 of a launch that ablate started exactly when this is set and its launcher
-# rank (launched_rank) is > 0; `ablate run` then trains that one cell and nothing else.
-DDP_RUN_ID_ENV = "ABLATE_DDP_RUN_ID"
 # What Lightning's launcher writes into rank 0's own environment; restored after the cell, so the
 # next DDP cell of the same process starts its own ranks again.
 _LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", DDP_RUN_ID_ENV)
@@ -62,10 +59,10 @@ class CellBusy(RuntimeError):
     """Another process (a local worker, a SLURM task) is running this cell right now."""
 
 
-def launched_rank() -> int:
-    """This process's DDP rank as its launcher set it, before any Trainer exists: Lightning's
-    launcher re-runs the command for local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts
-    every task with SLURM_PROCID; torchrun sets RANK. 0 for a single process."""
+def launcher_rank() -> int:
+    """This process's rank as a launcher set it: Lightning's launcher re-runs the command for
+    local ranks 1.. with LOCAL_RANK/NODE_RANK set; srun starts every task with SLURM_PROCID;
+    torchrun sets RANK. 0 for a single process."""
     for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) > 0:
@@ -75,23 +72,55 @@ def launched_rank() -> int:
     return 0
 
 
+def launched_rank(run_id: str) -> int:
+    """This process's DDP rank in a launch that ablate itself started for run `run_id`, before any
+    Trainer exists; 0 otherwise. A rank an outside launcher set (a container job with RANK=1, a
+    torchrun of something else) is not one: that process takes the cell's lock like any other,
+    so two processes never train one cell."""
+    return launcher_rank() if os.environ.get(DDP_RUN_ID_ENV) == run_id else 0
+
+
+@contextlib.contextmanager
+def _launching(run_id: str):
+    """DDP_RUN_ID_ENV set to `run_id` while rank 0 trains, so the ranks Lightning's launcher starts
+    inherit it (restored after: the next cell of this process is another run)."""
+    before = os.environ.get(DDP_RUN_ID_ENV)
+    os.environ[DDP_RUN_ID_ENV] = run_id
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DDP_RUN_ID_ENV, None)
+        else:
+            os.environ[DDP_RUN_ID_ENV] = before
+
+
 def run_cell(experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()) -> dict:
     """Train one cell to completion (or resume it) and return its summary. `callbacks`: extra
     Lightning callbacks, e.g. an Optuna pruning callback.
 
-    Under DDP only rank 0 takes the run lock and writes; the other ranks (started by Lightning's
-    launcher or srun with the same command) join its training without the lock."""
+    Under DDP only rank 0 takes the run lock and writes; the other ranks of a launch ablate started
+    (launched_rank) join its training without the lock."""
+    return run_cell_counted(experiment, cell, opts, callbacks)[0]
+
+
+def run_cell_counted(
+    experiment: Experiment, cell: Cell, opts: RunOptions, callbacks: Sequence = ()
+) -> tuple[dict, bool]:
+    """run_cell's summary, and whether this call trained the cell: False when it found the cell
+    finished (by another runner since the grid started), which a grid must not count as its own."""
     out = results.run_dir(opts.results_root, experiment.name, cell.run_id)
     if results.is_complete(out):
-        return results.read_summary(out)
-    if launched_rank() > 0:
-        return _train(experiment, cell, opts, out, list(callbacks))
+        return results.read_summary(out), False
+    if launched_rank(cell.run_id) > 0:
+        return _train(experiment, cell, opts, out, list(callbacks)), True
     with results.run_lock(out) as acquired:
         if not acquired:
             raise CellBusy(f"{out} is locked by another process")
         if results.is_complete(out):  # finished while we waited for the lock
-            return results.read_summary(out)
-        return _train(experiment, cell, opts, out, list(callbacks))
+            return results.read_summary(out), False
+        with _launching(cell.run_id):
+            return _train(experiment, cell, opts, out, list(callbacks)), True
 
 
 def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, callbacks: list) -> dict:
@@ -100,8 +129,8 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
     set_torch_threads(opts.threads)  # the CPUs SLURM / the affinity mask gave us, not the machine's
     check_devices(cell.config, opts.accelerator)  # before the run folder is touched
     meta = cell_meta(experiment, cell)
-    writer = launched_rank() == 0  # DDP: rank 0 alone writes the run folder
-    resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer)
+    writer = launched_rank(cell.run_id) == 0  # DDP: rank 0 alone writes the run folder
+    resume_from, resumed_from_step = _start_attempt(out, meta, cell.config, writer, opts.record_diff)
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     cfg, train = cell.config, cell.config["train"]
     dm, net = build_data_and_network(cfg, cell.seed, opts.data_dir)
@@ -140,14 +169,14 @@ def _train(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, call
 
 @contextmanager
 def ddp_launch(run_id: str, world_size: int):
-    """Around trainer.fit of a cell trained by world_size > 1 processes: rank 0 names the cell in
-    DDP_RUN_ID_ENV for the ranks it is about to start, and afterwards restores its environment and
-    leaves the process group, so the next cell of a grid starts its own ranks."""
-    if world_size < 2 or launched_rank() > 0:
+    """Around trainer.fit of a cell trained by world_size > 1 processes, on rank 0 (which names the
+    cell in DDP_RUN_ID_ENV while it trains, `_launching`): afterwards restore the environment
+    Lightning's launcher changed and leave the process group, so the next cell of a grid starts
+    its own ranks."""
+    if world_size < 2 or launched_rank(run_id) > 0:
         yield
         return
     saved = {k: os.environ.get(k) for k in _LAUNCH_ENV}
-    os.environ[DDP_RUN_ID_ENV] = run_id
     try:
         yield
     finally:
@@ -165,12 +194,12 @@ def launched_cell(cells: Sequence[Cell]) -> Cell | None:
     """The cell this process must train as rank >= 1 of a launch that ablate started, or None
     for any other process (rank 0, a single process, ranks started by srun or torchrun)."""
     run_id = os.environ.get(DDP_RUN_ID_ENV)
-    if not run_id or launched_rank() == 0:
+    if not run_id or launcher_rank() == 0:
         return None
     for cell in cells:
         if cell.run_id == run_id:
             return cell
-    raise RuntimeError(f"${DDP_RUN_ID_ENV}={run_id}: no such cell in this grid (rank {launched_rank()})")
+    raise RuntimeError(f"${DDP_RUN_ID_ENV}={run_id}: no such cell in this grid (rank {launcher_rank()})")
 
 
 def _logger(experiment: Experiment, cell: Cell, opts: RunOptions, out: Path, config: dict):
@@ -193,21 +222,27 @@ def cell_meta(experiment: Experiment, cell: Cell) -> dict:
     return dict(zip(keys, (experiment.name, experiment.profile, cell.arm, cell.seed, cell.run_id, cell.index)))
 
 
-def _start_attempt(out: Path, meta: dict, cfg: dict, writer: bool) -> tuple[Path | None, int]:
-    """(checkpoint to resume from or None, its step). The writer (rank 0) records the config and
-    the attempt's provenance, with the checkpoints an earlier attempt left (newest first) and the
-    one chosen: the newest that loads; a truncated or corrupt one is set aside with a warning."""
+def _start_attempt(out: Path, meta: dict, cfg: dict, writer: bool, record_diff: bool) -> tuple[Path | None, int]:
+    """(checkpoint to resume from or None, its step). The writer (rank 0, holding the run's lock)
+    removes what a killed attempt left half-written, records the config and appends this attempt
+    to provenance.json: the checkpoints an earlier attempt left (newest first) and the one chosen,
+    the newest that loads. A corrupt one is set aside into corrupt/ with a warning; one that cannot
+    be read stops the run (CheckpointUnreadable), recorded as this attempt's error."""
+    record: dict = {}
     if writer:
+        record["temporary_files_removed"] = [p.name for p in results.remove_temporary_files(out)]
         results.write_json(out / results.CONFIG, {**meta, "config": cfg})
     found = results.checkpoints_newest_first(out)
-    resume_from, step = usable_checkpoint(found, set_aside=writer)
+    record["checkpoints_found"] = [p.name for p in found]
+    try:
+        resume_from, step = usable_checkpoint(found, out / CORRUPT if writer else None)
+    except CheckpointUnreadable as e:
+        if writer:
+            provenance.record_attempt(out, {**record, "error": str(e)}, record_diff)
+        raise
     if writer:
-        record = {
-            "resume_from": str(resume_from),
-            "resumed_from_step": step,
-            "checkpoints_found": [p.name for p in found],
-        }
-        results.write_json(out / results.PROVENANCE, {**provenance.collect(), **record})
+        record.update(resume_from=str(resume_from), resumed_from_step=step)
+        provenance.record_attempt(out, record, record_diff)
     return resume_from, step
 
 
