@@ -12,6 +12,11 @@ from tests.frames import by_id, frames
 
 
 def analyse(name, profile="quick", overrides=(), **kw):
+    """The analysis of hand-made frames, as a fixed design of as many seeds as the frames have
+    (unless the test gives its own seeds): the sequential replay has tests of its own."""
+    if not any(o.startswith("seeds=") for o in overrides):
+        n = max(len(v) for v in kw["final"].values())
+        overrides = [*overrides, f"seeds={list(range(n))}"]
     exp = load_experiment(name, profile, overrides)
     return analyze_frames(exp, *frames(exp, **kw))
 

@@ -12,7 +12,7 @@ SEED_PARAMS = {"mnist_cnn": 206922, "lenet5_28": 44426, "simple_resnet": 56170}
 
 
 def test_mnist_profiles_validate_on_full_mnist():
-    for profile, seeds in (("cpu", 9), ("full", 3)):
+    for profile, seeds in (("cpu", 9), ("full", 9)):
         exp = load_experiment("mnist", profile)
         assert {c.config["data"]["name"] for c in exp.cells} == {"mnist"}
         assert {c.config["model"]["name"] for c in exp.cells} == set(SEED_PARAMS)
@@ -61,7 +61,7 @@ def test_mnist_reversed_ordering_is_refuted_and_noise_unresolved():
 
 def test_batchnorm_mnist_profile_is_part_a_on_full_mnist_with_its_claim():
     exp = load_experiment("batchnorm", "mnist")
-    assert {c.arm for c in exp.cells} == {"mlp", "mlp-bn"} and len(exp.cells) == 6
+    assert {c.arm for c in exp.cells} == {"mlp", "mlp-bn"} and exp.schedule.looks == [3, 6] and len(exp.cells) == 12
     cfg = exp.cells[0].config
     assert cfg["data"]["name"] == "mnist" and cfg["data"]["batch_size"] == 60 and cfg["train"]["max_steps"] == 50000
     hits = {"mlp": [9000, 9500, 10000], "mlp-bn": [1500, 2000, 1500]}

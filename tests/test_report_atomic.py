@@ -41,7 +41,7 @@ def test_a_new_report_keeps_the_offline_wandb_runs_of_the_analyses_before(tmp_pa
 
     from ablate.report.pipeline import Analysis, write_outputs
 
-    exp = SimpleNamespace(name="e", profile="p", path=tmp_path / "e.yaml", cells=[])
+    exp = SimpleNamespace(name="e", profile="p", path=tmp_path / "e.yaml", cells=[], schedule=None)
     for title in ("first", "second"):
         analysis = Analysis(title, "", pd.DataFrame({"arm": ["a"]}), "| a |", [], {"curves": Figure()})
         paths = write_outputs(exp, tmp_path, analysis)

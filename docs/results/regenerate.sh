@@ -11,7 +11,7 @@ set -euo pipefail
 data_dir=${1:?usage: bash docs/results/regenerate.sh DATA_DIR [experiment:profile ...]}
 shift
 pairs=("$@")
-[ ${#pairs[@]} -gt 0 ] || pairs=(degradation:quick activation:quick kernels:quick batchnorm:quick convnext:quick
+[ ${#pairs[@]} -gt 0 ] || pairs=(degradation:quick activation:quick kernels:quick batchnorm:quick convnext:quick degradation:cpu convnext:cpu kernels:cpu
                               activation:cpu batchnorm:mnist mnist:converged mnist:cpu)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
