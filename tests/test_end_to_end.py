@@ -64,16 +64,15 @@ def test_each_run_folder_is_complete(tiny_run):
         assert m["step"].max() == 12
 
 
+def _offline_summary(folder: Path) -> tuple[Path, dict]:
+    """The offline W&B run under folder/wandb/ and its summary record, as `wandb leet inspect` reads it."""
+    offline = next((folder / "wandb").glob("offline-run-*"))
+    cmd = [str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)]
+    return offline, json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
 def _wandb_records(run_dir: Path) -> tuple[dict, list[dict]]:
-    offline = next((run_dir / "wandb").glob("offline-run-*"))
-    summary = json.loads(
-        subprocess.run(
-            [str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    offline, summary = _offline_summary(run_dir)
     lines = subprocess.run(
         [str(WANDB), "leet", "inspect", "--json", str(offline)], capture_output=True, text=True, check=True
     ).stdout.splitlines()
@@ -128,15 +127,7 @@ def test_list_shows_degradation():
 def test_wandb_analysis_run_holds_the_table_verdicts_and_figures(tiny_run):
     root, _ = tiny_run
     report = root / "degradation" / "_report-quick"
-    offline = next((report / "wandb").glob("offline-run-*"))
-    summary = json.loads(
-        subprocess.run(
-            [str(WANDB), "leet", "inspect", "--summary", "--json", str(offline)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    offline, summary = _offline_summary(report)
     assert summary["project"] == "ablate" and summary["name"] == "analysis-quick"
     s = summary["summary"]
     ours = json.loads((report / "verdicts.json").read_text())

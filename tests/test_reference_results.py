@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ablate.experiment import load_experiment
 from tests.helpers import REPO
@@ -52,3 +55,24 @@ def test_a_reference_folder_holds_runs_the_current_profile_makes(folder):
                 arms = v[side]["arms"]
                 counted = v[side]["n"] + v[side].get("excluded", 0)
                 assert counted == sum(cells[r].arm in arms for r in runs), (folder.name, v["id"], side)
+
+
+def test_the_tables_of_docs_results_readme_are_what_the_committed_files_say():
+    res = subprocess.run([sys.executable, str(RESULTS / "summary.py"), "--check"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_every_row_of_the_summary_names_a_claim_its_profile_judges():
+    """A row names a committed verdict (summary.py --check fails on one it cannot find) or, for a folder
+    not committed yet, a claim its profile's experiment file judges: a typo cannot wait for the run."""
+    spec = yaml.safe_load((RESULTS / "sources.yaml").read_text())
+    for row in spec["rows"]:
+        for ref in row["verdicts"]:
+            folder, claim = ref.split("/", 1)
+            assert folder in spec["scales"], f"sources.yaml: {ref}: no scale for {folder}"
+            if (RESULTS / folder / "verdicts.json").exists():
+                continue
+            experiment, profile = folder.split("-", 1)
+            exp = load_experiment(experiment, profile, tuned=lambda _arm, keys: dict.fromkeys(keys, 0.1))
+            judged = [c.id for c in exp.claims if not c.profiles or profile in c.profiles]
+            assert claim in judged, f"sources.yaml: {ref}: {experiment}:{profile} judges {judged}"

@@ -245,6 +245,29 @@ def test_rounds_add_seeds_only_where_claims_are_open_and_analyze_replays_them(tm
         assert math.isclose(w.p, v.p) if v.p == v.p else w.p != w.p
 
 
+def test_status_calls_a_cell_missing_only_if_the_next_look_needs_it(tmp_path, capsys):
+    """xy settles at look 1 and xz stays open: after look 1, the next look's x and z seeds are missing,
+    y's later seeds are not needed yet ('later'); once the design ends, what nobody ran is 'unneeded'."""
+    from ablate import cli
+
+    path = write_yaml(tmp_path, {"start": 2, "step": 1, "max": 3})
+    exp = load_experiment(str(path))
+    args = ["status", str(path), "--results-dir", str(tmp_path / "r")]
+    for cell in exp.cells_for({"x", "y", "z"}, 2):
+        spread = 0.02 if cell.arm == "z" else 0.01  # x and z alike but for their noise: xz stays open
+        fake_result(tmp_path / "r", exp, cell, {"x": 0.1, "y": 0.6, "z": 0.1}[cell.arm] + spread * cell.seed)
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "xy holds at look 1" in out and "next look: 3 seeds per arm for xz" in out, out
+    assert "9 cells: 6 done, 2 missing, 1 later" in out, out
+    for cell in exp.cells_for({"x", "z"}, 3):
+        fake_result(tmp_path / "r", exp, cell, 0.1 + 0.01 * cell.seed)
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "9 cells: 8 done, 1 unneeded" in out, out
+
+
 def test_submit_dry_run_submits_the_next_look_only(tmp_path, capsys):
     from ablate import cli
 

@@ -3,16 +3,20 @@
 The results store decides 'done'; squeue says what is running or pending; sacct (where the cluster
 keeps accounting) says how a task ended. Without accounting, a cell that left a log but no result
 counts as failed. The profile and --set overrides default to those of the latest `submit`.
+With a seed schedule, a cell nobody ran is 'missing' only if the next look needs it: 'later' if a
+later look may, 'unneeded' once every claim is decided (or the schedule is spent).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ablate import results
 from ablate.commands.common import add_grid_arguments, add_seeds_max, load_grid
+from ablate.report import judging
 from ablate.slurm import cluster, store
 
 HELP = "show each cell of an experiment: done / running / pending / failed (log tail) / missing"
@@ -42,10 +46,22 @@ def main(args: argparse.Namespace) -> int:
     queue, acct, note = _queue_and_accounting({str(s["job_id"]) for s in subs})
     logs = {c.index for c in exp.cells if store.cell_log(root, exp.name, c.index).is_file()}
     states = store.cell_states([c.index for c in exp.cells], done, subs, queue, acct, logs)
+    if exp.schedule is not None:
+        states = _with_looks(exp, root, states)
     _print_states(exp, states, root, subs, args.lines)
     if note:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _with_looks(exp, root: Path, states: list) -> list:
+    """A sequential design's missing cells that its next look does not need: 'later' while a look is
+    still to come, 'unneeded' once the design has ended."""
+    state, needed = judging.next_round(exp, root)
+    print(judging.summary(exp, state))
+    wanted = {c.index for c in needed}
+    later = "later" if state.next_seeds is not None else "unneeded"
+    return [replace(s, status=later) if s.status == "missing" and s.index not in wanted else s for s in states]
 
 
 def _queue_and_accounting(job_ids: set[str]) -> tuple[list, dict | None, str]:
@@ -69,7 +85,11 @@ def _print_states(exp, states, root: Path, subs: list, lines: int) -> None:
     counts: dict[str, int] = {}
     for s in states:
         counts[s.status] = counts.get(s.status, 0) + 1
-    summary = ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "pending", "failed", "missing") if k in counts)
+    summary = ", ".join(
+        f"{counts[k]} {k}"
+        for k in ("done", "running", "pending", "failed", "missing", "later", "unneeded")
+        if k in counts
+    )
     print(f"{exp.name} (profile {exp.profile}): {len(states)} cells: {summary}")
     width = max(len(c.arm) for c in exp.cells)
     print(f"{'cell':>4}  {'arm':<{width}}  {'seed':>4}  {'state':<7}  detail")

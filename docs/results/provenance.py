@@ -17,8 +17,10 @@ from ablate.experiment import load_experiment
 
 exp_name, profile, start, wall, cmd = sys.argv[1:]
 exp = load_experiment(exp_name, profile)
+# A seed schedule stops adding seeds once every claim is decided: only the cells it ran exist.
+ran = [c for c in exp.cells if os.path.exists(f"results/{exp_name}/{c.run_id}/summary.json")]
 runs, code = [], []
-for cell in exp.cells:
+for cell in ran:
     folder = f"results/{exp_name}/{cell.run_id}"
     with open(f"{folder}/summary.json") as s, open(f"{folder}/provenance.json") as p:
         runs.append((json.load(s), json.load(p)))
@@ -26,13 +28,19 @@ for cell in exp.cells:
 walls = [s["wall_time_s"] for s, _ in runs]
 # The grid's own span, however many regenerations reused its cells: the first run's start (its
 # first attempt's, from provenance.json) to the last summary.json written.
-first = min(datetime.fromisoformat(a["time"]).timestamp() for c in exp.cells for a in results.attempts(f"results/{exp_name}/{c.run_id}"))
-last = max(os.path.getmtime(f"results/{exp_name}/{c.run_id}/summary.json") for c in exp.cells)
+first = min(datetime.fromisoformat(a["time"]).timestamp() for c in ran for a in results.attempts(f"results/{exp_name}/{c.run_id}"))
+last = max(os.path.getmtime(f"results/{exp_name}/{c.run_id}/summary.json") for c in ran)
 prov = runs[0][1]
 desc = " ".join((exp.spec["profiles"][profile].get("description") or "").split())
 print(f"# Provenance: {exp_name}, profile {profile}\n")
 print(f"- command: `{cmd.strip()}`")
 print(f"- profile `{profile}` (experiments/{exp_name}.yaml): {desc}")
+if exp.schedule is not None:
+    sch = exp.schedule
+    print(
+        f"- seeds: the schedule {{start: {sch.start}, step: {sch.step}, max: {sch.max}}} (looks at {sch.looks} "
+        f"seeds per arm) ran {len(ran)} of its {len(exp.cells)} cells; a claim's seeds are its verdict's n"
+    )
 print(f"- started {start}; this command's wall time {int(wall)} s (cells already finished are reused, not rerun)")
 print(f"- grid wall time, first run's start to last run's end: {last - first:.0f} s")
 print(f"- training wall time, sum over the {len(runs)} runs: {sum(walls):.0f} s (per run {min(walls):.0f}-{max(walls):.0f} s)")

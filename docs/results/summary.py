@@ -1,8 +1,10 @@
-"""The table that opens docs/results/README.md: one row per claim of the sources, with the published
-figure, ours, the verdict, the scale it was judged at and what only a GPU can still settle.
+"""The two tables of docs/results/README.md: one row per claim of the sources (the published figure,
+ours, the verdict, the scale it was judged at, what only a GPU can still settle) and one row per
+reference folder (its setting, seeds per arm, verdict counts, wall time).
 
 The rows and their wording live in docs/results/sources.yaml; every number and verdict is read from
-the committed verdicts.json of the folder a row names, so the table cannot drift from the results.
+the committed verdicts.json and PROVENANCE.md of the folders, so the tables cannot drift from the
+results. A row that names a folder not committed yet says so ("not run").
 
     python docs/results/summary.py           # rewrite the table in docs/results/README.md
     python docs/results/summary.py --check   # exit 1 if the committed table is not what the results say
@@ -12,23 +14,35 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import yaml
 
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
-START, END = "<!-- summary:start (docs/results/summary.py writes this table) -->", "<!-- summary:end -->"
+SUMMARY = ("<!-- summary:start (docs/results/summary.py writes this table) -->", "<!-- summary:end -->")
+INDEX = ("<!-- index:start (docs/results/summary.py writes this table) -->", "<!-- index:end -->")
 
 
-def verdict(ref: str) -> dict:
-    """`folder/claim-id` -> that claim's entry of the folder's verdicts.json."""
+def verdicts(folder: str) -> list[dict] | None:
+    """A folder's committed verdicts.json, or None while the folder is not committed."""
+    path = HERE / folder / "verdicts.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def verdict(ref: str) -> dict | None:
+    """`folder/claim-id` -> that claim's entry of the folder's verdicts.json (None: folder not run)."""
     folder, claim = ref.split("/", 1)
-    for v in json.loads((HERE / folder / "verdicts.json").read_text()):
+    found = verdicts(folder)
+    if found is None:
+        return None
+    for v in found:
         if v["id"] == claim:
             return v
-    raise KeyError(f"{ref}: no claim {claim!r} in {folder}/verdicts.json")
+    raise KeyError(f"docs/results/sources.yaml: {ref}: no claim {claim!r} in {folder}/verdicts.json")
 
 
 def ours(v: dict) -> str:
@@ -60,7 +74,10 @@ def row(r: dict, scales: dict) -> str:
     for ref in r["verdicts"]:
         v = verdict(ref)
         folder = ref.split("/", 1)[0]
-        judged.append((f"[{folder}]({folder}/)", v["outcome"].upper(), ours(v), scales[folder]))
+        if v is None:
+            judged.append((folder, "NOT RUN", "—", scales[folder]))
+        else:
+            judged.append((f"[{folder}]({folder}/)", v["outcome"].upper(), ours(v), scales[folder]))
     cells = [
         f"{r['claim']} ({r['source']})",
         r["published"],
@@ -72,23 +89,59 @@ def row(r: dict, scales: dict) -> str:
     return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
 
-def table() -> str:
-    spec = yaml.safe_load((HERE / "sources.yaml").read_text())
+def summary(spec: dict) -> str:
     head = "| claim (source) | published | ours: estimate [95% CI] | verdict | scale | what only a GPU can settle |"
     lines = [head, "|---|---|---|---|---|---|"]
     lines += [row(r, spec["scales"]) for r in spec["rows"]]
     return "\n".join(lines)
 
 
-def with_table(text: str, new: str) -> str:
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    return f"{before}{START}\n{new}\n{END}{after}"
+def seeds_per_arm(found: list[dict]) -> str:
+    """The seeds behind the folder's verdicts (a seed schedule can stop claims at different looks)."""
+    ns = sorted({side["n"] for v in found for side in (v["a"], v["b"]) if side and side.get("n")})
+    return "—" if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+
+
+def wall_time(folder: str) -> str:
+    """The folder's PROVENANCE.md times: the grid's span (first run's start to last run's end; it spans
+    every session the grid was trained in) and the runs' wall times summed."""
+    text = (HERE / folder / "PROVENANCE.md").read_text()
+    span = re.search(r"grid wall time, first run's start to last run's end: (\d+) s", text)
+    summed = re.search(r"training wall time, sum over the (\d+) runs: (\d+) s", text)
+    parts = [f"grid {_minutes(span.group(1))}"] if span else []
+    if summed:
+        parts.append(f"{summed.group(1)} runs {_minutes(summed.group(2))} summed")
+    return "; ".join(parts) or "—"
+
+
+def _minutes(seconds: str) -> str:
+    return f"{int(seconds) / 60:.1f} min"
+
+
+def index(spec: dict) -> str:
+    lines = ["| folder | setting | seeds per arm | verdicts | wall time (2 CPU cores) |", "|---|---|---|---|---|"]
+    for folder, scale in spec["scales"].items():
+        found = verdicts(folder)
+        if found is None:
+            lines.append(f"| {folder} (not run) | {scale} | — | — | — |")
+            continue
+        counts = Counter(v["outcome"] for v in found)
+        said = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        lines.append(f"| [{folder}/]({folder}/) | {scale} | {seeds_per_arm(found)} | {said} | {wall_time(folder)} |")
+    return "\n".join(lines)
+
+
+def with_table(text: str, markers: tuple[str, str], new: str) -> str:
+    start, end = markers
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    return f"{before}{start}\n{new}\n{end}{after}"
 
 
 def main(argv: list[str]) -> int:
     text = README.read_text()
-    updated = with_table(text, table())
+    spec = yaml.safe_load((HERE / "sources.yaml").read_text())
+    updated = with_table(with_table(text, SUMMARY, summary(spec)), INDEX, index(spec))
     if "--check" in argv:
         if updated != text:
             print(
