@@ -110,11 +110,15 @@ def longest_first(cells: list[Cell]) -> list[Cell]:
     return sorted(cells, key=cost, reverse=True)
 
 
-def _init_worker(threads: int, slots=None) -> None:
+def _init_worker(threads: int, slots=None, parent: int | None = None) -> None:
     # Die with the parent (SIGKILL included), so an interrupted grid leaves no orphan training a
     # cell that the rerun is about to resume. Linux only; elsewhere orphans finish their cell.
     if sys.platform.startswith("linux"):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        # A parent that died while this process was still importing (seconds) sent no signal: the
+        # setting only covers deaths after it. Seen: two orphans of a SIGTERM at the start of a look.
+        if parent is not None and os.getppid() != parent:
+            os._exit(1)
     if slots is not None:  # packing: this worker owns one GPU for its whole life
         os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()  # before anything initialises CUDA
     torch.set_num_threads(threads)
@@ -237,10 +241,10 @@ class _FixedSlot:
         return self.slot
 
 
-def _worker_main(conn, threads: int, slot: str | None) -> None:
+def _worker_main(conn, threads: int, slot: str | None, parent: int) -> None:
     """A worker process: cells from `conn`, one at a time, until None; each answered with
     ("ok", (summary, gpu, pid)) or ("error", exception, traceback text)."""
-    _init_worker(threads, _FixedSlot(slot) if slot is not None else None)
+    _init_worker(threads, _FixedSlot(slot) if slot is not None else None, parent)
     while (task := conn.recv()) is not None:
         try:
             conn.send(("ok", _run_placed(*task)))
@@ -263,7 +267,7 @@ class _Worker:
 def _start_worker(ctx, threads: int, slot: str | None) -> _Worker:
     parent, child = ctx.Pipe()
     # Not a daemon: a cell may start processes of its own (data loader workers, DDP ranks).
-    process = ctx.Process(target=_worker_main, args=(child, threads, slot))
+    process = ctx.Process(target=_worker_main, args=(child, threads, slot, os.getpid()))
     process.start()
     child.close()
     return _Worker(process, parent, slot)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -80,3 +81,25 @@ def test_a_worker_killed_mid_cell_fails_its_cell_only_and_the_grid_goes_on(tmp_p
         assert summary["resumed_from_step"] > 0 and not (root / "faultgrid" / run_id / results.ERROR).exists()
         assert (root / "faultgrid" / run_id / "attempts" / "1" / results.ERROR).is_file()
     print(f"\nworkers of {sorted(victims)} killed ({', '.join(s.name for s in victims.values())}): 2 failed, 2 ran")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_whose_parent_died_before_it_started_exits_at_once():
+    """PR_SET_PDEATHSIG covers only a parent's death after the call: a worker still importing when
+    its grid was killed would train on as an orphan. It checks its parent instead and exits."""
+    import multiprocessing
+
+    from ablate.executor import _worker_main
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    gone = 2**22 + 12345  # beyond Linux's default pid_max: no process has it
+    worker = ctx.Process(target=_worker_main, args=(child, 1, None, gone))
+    worker.start()
+    worker.join(timeout=120)
+    alive = worker.is_alive()
+    if alive:  # it waited for cells: stop it before failing
+        parent.send(None)
+        worker.join(timeout=60)
+    assert not alive and worker.exitcode == 1
