@@ -92,9 +92,9 @@ def _print_states(exp, states, root: Path, subs: list, lines: int) -> None:
     )
     print(f"{exp.name} (profile {exp.profile}): {len(states)} cells: {summary}")
     width = max(len(c.arm) for c in exp.cells)
-    print(f"{'cell':>4}  {'arm':<{width}}  {'seed':>4}  {'state':<7}  detail")
+    print(f"{'cell':>4}  {'arm':<{width}}  {'seed':>4}  {'state':<8}  detail")
     for c, s in zip(exp.cells, states):
-        print(f"{c.index:>4}  {c.arm:<{width}}  {c.seed:>4}  {s.status:<7}  {s.detail}".rstrip())
+        print(f"{c.index:>4}  {c.arm:<{width}}  {c.seed:>4}  {s.status:<8}  {s.detail}".rstrip())
         if s.status == "failed" and lines > 0:
             for line in store.tail(store.cell_log(root, exp.name, c.index), lines):
                 print(f"{'':>6}| {line}")
