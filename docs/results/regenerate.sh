@@ -4,6 +4,8 @@
 #   bash docs/results/regenerate.sh DATA_DIR [experiment:profile ...]
 #
 # DATA_DIR holds MNIST/raw/ and cifar-10-batches-py/. Without pairs: every folder of docs/results/ (hours on 2 cores).
+# SEEDS_MAX=N caps a profile's seed schedule (`run --seeds-max N`: its looks up to N seeds per arm),
+# e.g. when the time at hand is less than the schedule's max needs; PROVENANCE.md records the command.
 # One cell at a time, one thread each (OMP_NUM_THREADS=1: on a shared 2-core machine two threads
 # per step ran ~10x slower than one). Finished cells under results/ are reused, so an interrupted
 # regeneration resumes. Each folder gets the report files and a PROVENANCE.md.
@@ -23,6 +25,7 @@ for pair in "${pairs[@]}"; do
   out=docs/results/$exp-$profile
   cmd=(env OMP_NUM_THREADS="$OMP_NUM_THREADS" "$python" -m ablate run "$exp" --profile "$profile"
        --data-dir "$data_dir" --jobs "${JOBS:-1}" --wandb off --no-progress)
+  [ -z "${SEEDS_MAX:-}" ] || cmd+=(--seeds-max "$SEEDS_MAX")
   start=$(date -u +%FT%TZ); t0=$(date +%s)
   "${cmd[@]}" | tee "/tmp/ablate-$exp-$profile.log"
   t1=$(date +%s)

@@ -73,16 +73,16 @@ def row(r: dict, scales: dict) -> str:
     judged = []
     for ref in r["verdicts"]:
         v = verdict(ref)
-        folder = ref.split("/", 1)[0]
+        folder, claim = ref.split("/", 1)
         if v is None:
-            judged.append((folder, "NOT RUN", "—", scales[folder]))
+            judged.append((folder, f"**NOT RUN** {claim}", "—", scales[folder]))
         else:
-            judged.append((f"[{folder}]({folder}/)", v["outcome"].upper(), ours(v), scales[folder]))
+            judged.append((f"[{folder}]({folder}/)", f"**{v['outcome'].upper()}** {claim}", ours(v), scales[folder]))
     cells = [
         f"{r['claim']} ({r['source']})",
         r["published"],
         "<br>".join(o for _, _, o, _ in judged),
-        "<br>".join(f"**{x}**" for _, x, _, _ in judged),
+        "<br>".join(x for _, x, _, _ in judged),
         "<br>".join(f"{f}: {s}" for f, _, _, s in judged),
         r["gpu"],
     ]
@@ -90,7 +90,7 @@ def row(r: dict, scales: dict) -> str:
 
 
 def summary(spec: dict) -> str:
-    head = "| claim (source) | published | ours: estimate [95% CI] | verdict | scale | what only a GPU can settle |"
+    head = "| claim (source) | published | ours: estimate [95% CI] | verdict (claim id) | scale | what only a GPU can settle |"
     lines = [head, "|---|---|---|---|---|---|"]
     lines += [row(r, spec["scales"]) for r in spec["rows"]]
     return "\n".join(lines)
