@@ -10,9 +10,9 @@ values without importing the training code; optuna is imported only when a study
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 
+from ablate import results
 from ablate.errors import ExperimentError, UserError
 
 TUNE_DIR = "_tune"
@@ -92,12 +92,8 @@ def open_storage(root: str | Path, experiment: str, kind: str):
         # Creating the schema is not safe against a second process doing the same (two arms tuned
         # at once on a fresh results folder failed with "UNIQUE constraint failed:
         # alembic_version"): create it under an exclusive lock; opening an existing one is safe.
-        with open(path.with_name(path.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with results.waiting_lock(path.with_name(path.name + ".lock")):
+            return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
     # The open(O_CREAT | O_EXCL) lock works on NFS, where the default symlink lock may not.
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), JournalFileOpenLock(str(path))))
 
