@@ -35,7 +35,7 @@ from ablate import results
 from ablate.experiment import Cell, Experiment
 from ablate.grid_checks import meta_params
 from ablate.train.run import CellBusy, RunOptions, run_cell_counted
-from ablate.train.threads import allocated_cpus
+from ablate.train.threads import allocated_cpus, default_threads
 
 # `runs_per_gpu='auto'`: one packed run per this much GPU memory (bytes). A CIFAR ResNet-110 at batch
 # 128 with its data on the GPU needs well under 2 GiB; 4 GiB leaves room for cuDNN workspaces.
@@ -306,7 +306,7 @@ def _run_in_workers(experiment, opts, todo: list[Cell], jobs: int, slots: list[s
     """`jobs` spawned worker processes, longest cells first; settle(cell, result getter) as each
     ends. A worker that dies (SIGKILL, the OOM killer, a segfault) fails the one cell it was
     running; a fresh worker, on the same GPU slot, takes its place for the cells still to run."""
-    threads = max(1, allocated_cpus() // jobs)
+    threads = default_threads(jobs)
     # Per-run bars of parallel runs would interleave; each worker sets its own threads.
     task_opts = replace(opts, progress=False, threads=threads)
     ctx = multiprocessing.get_context("spawn")

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -227,22 +228,39 @@ _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
+# A folder swapped out stays (hidden) this long before a later swap removes it: a reader that
+# opened it just before the swap finishes reading a whole folder, not one being deleted under it.
+RETIRED_GRACE_S = 60.0
+
+
 def replace_folder(new: Path, final: Path) -> None:
-    """Put the folder `new` at `final` (same parent), removing what was there. Where the kernel can,
-    the two are exchanged in one step, so a reader sees the old folder or the new, never neither;
-    elsewhere the old one is renamed aside first. Callers serialise with waiting_lock."""
+    """Put the folder `new` at `final` (same parent). Where the kernel can, the two are exchanged in
+    one step, so a reader sees the old folder or the new, never neither; elsewhere the old one is
+    renamed aside first. The old folder is kept, hidden, for RETIRED_GRACE_S and removed by a later
+    call. Callers serialise with waiting_lock."""
     new, final = Path(new), Path(final)
+    remove_retired(final)
     if not final.exists():
         os.rename(new, final)
         return
+    retired = final.with_name(f".{final.name}.retired-{time.time_ns()}")
     renameat2 = getattr(_LIBC, "renameat2", None)
     if renameat2 is not None and renameat2(_AT_FDCWD, bytes(new), _AT_FDCWD, bytes(final), _RENAME_EXCHANGE) == 0:
-        shutil.rmtree(new)  # holds the old folder now
+        os.rename(new, retired)  # `new` names the old folder now
         return
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    os.rename(final, old)
+    os.rename(final, retired)
     os.rename(new, final)
-    shutil.rmtree(old)
+
+
+def remove_retired(final: Path, grace_s: float = RETIRED_GRACE_S) -> list[Path]:
+    """Remove the folders replace_folder swapped out of `final` more than grace_s seconds ago."""
+    removed = []
+    for old in final.parent.glob(f".{final.name}.retired-*"):
+        stamp = old.name.rsplit("-", 1)[1]
+        if stamp.isdigit() and time.time_ns() - int(stamp) > grace_s * 1e9:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
 
 
 def write_json(path: Path, obj: Any, mode: int | None = None) -> None:

@@ -110,6 +110,35 @@ def search_ranges(spec: dict, keys: list[str], path: Path) -> dict[str, tuple[fl
     return out
 
 
+def parse_point(text: str, keys: list[str], ranges: dict, path: Path) -> dict[str, float]:
+    """'optim.lr=0.03[,optim.weight_decay=5e-4]' -> the trial's values; every tuned key, inside its range."""
+    point = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in keys:
+            raise TuningError(f"--enqueue {text!r}: expected KEY=VALUE with KEY one of {', '.join(keys)}")
+        try:
+            point[key] = float(value)
+        except ValueError:
+            raise TuningError(f"--enqueue {text!r}: {key}={value!r} is not a number") from None
+        lo, hi = ranges[key]
+        if not lo <= point[key] <= hi:
+            raise TuningError(f"--enqueue {text!r}: {key}={value} is outside {path}'s range [{lo:g}, {hi:g}]")
+    missing = [k for k in keys if k not in point]
+    if missing:
+        raise TuningError(f"--enqueue {text!r}: give a value for {', '.join(missing)} too (every tuned key)")
+    return point
+
+
+def _finished_at(study, point: dict[str, float]) -> bool:
+    """A complete or pruned trial has these values already (one left RUNNING by a killed session does not count)."""
+    import optuna
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return any(t.state in done and t.params == point for t in study.trials)
+
+
 def _budget(cfg: dict, seeds: list[int]) -> dict[str, Any]:
     return {
         "max_steps": cfg["train"]["max_steps"],
@@ -175,10 +204,12 @@ def tune(
     n_seeds: int = 1,
     data_dir: str | None = None,
     accelerator: str = "auto",
+    enqueue: Sequence[str] = (),
     echo=print,
 ):
     """Add `trials` trials to the arm's study (created on first use); return the study. Each trial
-    trains n_seeds seeds and scores their mean validation error."""
+    trains n_seeds seeds and scores their mean validation error. `enqueue` ("optim.lr=0.03", ...):
+    points the first trials evaluate, before the sampler proposes any."""
 
     _quiet_optuna()
     root = Path(results_root) if results_root is not None else default_root(None)
@@ -186,7 +217,11 @@ def tune(
     ranges = search_ranges(spec, keys, path)
     kind = choose_storage(root, path.stem, storage)
     first = expand(spec, profile, {**cli, **{k: ranges[k][0] for k in keys}}, path)[0].config
+    points = [parse_point(text, keys, ranges, path) for text in enqueue]
     study = _open_study(root, path.stem, profile, arm, kind, first, keys, ranges, cli["seeds"])
+    for point in points:
+        if not _finished_at(study, point):
+            study.enqueue_trial(point)
     opts = RunOptions(
         tune_dir(root, path.stem) / profile / arm, data_dir, wandb="off", accelerator=accelerator, progress=False
     )

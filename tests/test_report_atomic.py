@@ -5,6 +5,7 @@ half-written folder."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -29,10 +30,21 @@ def test_a_folder_is_replaced_whole(tmp_path, monkeypatch, exchange):
         new.mkdir()
         (new / "report.md").write_text(version)
         (new / version).write_text("")
+        opened = os.open(final, os.O_RDONLY) if final.exists() else None  # a reader that opened the old one
         results.replace_folder(new, final)
         assert sorted(p.name for p in final.iterdir()) == sorted(["report.md", version])
+        if opened is not None:
+            assert sorted(os.listdir(opened)) == ["old", "report.md"]  # it still reads a whole folder
+            os.close(opened)
         assert (final / "report.md").read_text() == version
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["_report-q"]  # nothing left beside it
+        beside = sorted(p.name for p in tmp_path.iterdir() if p.name != "_report-q")
+        assert all(name.startswith("._report-q.retired-") for name in beside), beside
+    # the old folder stays for a reader that opened it just before the swap; a later swap removes it
+    (retired,) = tmp_path.glob(".*")
+    assert sorted(p.name for p in retired.iterdir()) == ["old", "report.md"]
+    assert results.remove_retired(final, grace_s=3600) == []
+    assert results.remove_retired(final, grace_s=0) == [retired]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_report-q"]
 
 
 def test_a_new_report_keeps_the_offline_wandb_runs_of_the_analyses_before(tmp_path):

@@ -123,6 +123,7 @@ def test_allocated_cpus_follow_slurm_and_affinity(monkeypatch):
 
     mask = len(os.sched_getaffinity(0))
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert allocated_cpus() == mask
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     assert allocated_cpus() == 1
@@ -137,6 +138,21 @@ def test_allocated_cpus_follow_slurm_and_affinity(monkeypatch):
         monkeypatch.delenv(var)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert allocated_cpus() == 1  # not os.cpu_count()
+
+
+def test_a_runs_threads_are_its_share_at_most_omp_num_threads(monkeypatch):
+    import os
+
+    from ablate.train.threads import allocated_cpus, default_threads
+
+    for var in ("SLURM_CPUS_PER_TASK", "SLURM_JOB_ID", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert (allocated_cpus(), default_threads(), default_threads(jobs=3)) == (8, 8, 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # asked for explicitly: never more
+    assert (allocated_cpus(), default_threads(), default_threads(jobs=3)) == (8, 1, 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "16")  # never more than the allocation either
+    assert default_threads() == 8
 
 
 @pytest.mark.slow

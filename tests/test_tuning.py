@@ -16,6 +16,7 @@ from ablate.tuning import (
     describe_tuned,
     load_study,
     median_pruner,
+    parse_point,
     tune,
     tune_dir,
     tuned_values,
@@ -149,6 +150,29 @@ def test_a_trial_over_seeds_scores_their_mean_and_the_study_keeps_its_seeds(tmp_
         tune("activation", "relu", 1, overrides=tiny, results_root=tmp_path, n_seeds=31, echo=lambda *_: None)
     record = tuned_values(tmp_path, find_experiment("activation"), "activation", "quick", "relu", ["optim.lr"])
     assert "seeds 0, 1 (the mean of their validation errors)" in describe_tuned({"_tuned": {"relu": record}})[0]
+
+
+def test_an_enqueued_point_names_every_tuned_key_inside_its_range():
+    ranges, keys = {"optim.lr": (0.001, 0.5)}, ["optim.lr"]
+    assert parse_point("optim.lr=0.03", keys, ranges, "k.yaml") == {"optim.lr": 0.03}
+    for text, why in (
+        ("lr=0.03", "KEY one of optim.lr"),
+        ("optim.lr=fast", "is not a number"),
+        ("optim.lr=0.9", r"outside k.yaml's range \[0.001, 0.5\]"),
+    ):
+        with pytest.raises(TuningError, match=why):
+            parse_point(text, keys, ranges, "k.yaml")
+    with pytest.raises(TuningError, match="give a value for optim.weight_decay"):
+        parse_point("optim.lr=0.03", [*keys, "optim.weight_decay"], {**ranges, "optim.weight_decay": (1e-5, 1e-2)}, "k")
+
+
+@pytest.mark.slow
+def test_enqueued_points_are_the_first_trials_and_a_finished_one_is_not_run_again(tmp_path):
+    quiet = {"results_root": tmp_path, "overrides": TINY, "echo": lambda *_: None}
+    study = tune("activation", "relu", 2, enqueue=["optim.lr=0.02", "optim.lr=0.2"], **quiet)
+    assert [t.params["optim.lr"] for t in study.trials] == [0.02, 0.2]
+    study = tune("activation", "relu", 1, enqueue=["optim.lr=0.2"], **quiet)  # already finished: sampled instead
+    assert len(study.trials) == 3 and study.trials[2].params["optim.lr"] not in (0.02, 0.2)
 
 
 def test_the_pruner_waits_for_half_the_run():

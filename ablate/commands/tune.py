@@ -27,6 +27,14 @@ def add_arguments(p) -> None:
         help="train each trial on N seeds (the profile's first N, or --seed S to S+N-1) and score "
         "the mean validation error (default 1)",
     )
+    p.add_argument(
+        "--enqueue",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="a point the first trials evaluate before the sampler proposes any, e.g. optim.lr=0.03 "
+        "(repeatable; skipped where a finished trial has it already); counts towards --trials",
+    )
     p.add_argument("--data-dir", help="existing dataset copy (default: $ABLATE_DATA_DIR or ~/.cache/ablate/data)")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto | cpu | gpu")
 
@@ -51,6 +59,7 @@ def main(args) -> int:
         n_seeds=args.seeds,
         data_dir=args.data_dir,
         accelerator=args.accelerator,
+        enqueue=args.enqueue,
     )
     done = [t for t in study.trials if t.value is not None]
     states = [t.state.name.lower() for t in study.trials]

@@ -6,6 +6,8 @@ SLURM_CPUS_PER_TASK when SLURM set it (--cpus-per-task), else, inside a SLURM jo
 on this node over its tasks per node (SLURM_CPUS_ON_NODE / SLURM_NTASKS_PER_NODE: a cluster
 without task/affinity or cgroup binding leaves the mask at the whole node), and the process's CPU
 affinity mask in every case (SLURM's binding plugins, `taskset`, container CPU sets narrow it).
+A run's threads are its share of that, at most an explicit OMP_NUM_THREADS: two `run --cell`
+processes on 2 cores with OMP_NUM_THREADS=1 that each took both cores ran about 10x slower.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ def _env_int(name: str) -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def default_threads(jobs: int = 1) -> int:
+    """Threads of each of `jobs` runs sharing the allocation, at most $OMP_NUM_THREADS where set."""
+    n = max(1, allocated_cpus() // max(1, jobs))
+    asked = _env_int("OMP_NUM_THREADS")
+    return min(n, asked) if asked else n
+
+
 def set_torch_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads to `threads` (default: the allocation); returns the number."""
+    """Set torch's intra-op threads to `threads` (default: default_threads()); returns the number."""
     import torch
 
-    n = max(1, threads if threads is not None else allocated_cpus())
+    n = max(1, threads if threads is not None else default_threads())
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
