@@ -50,6 +50,8 @@ def ours(v: dict) -> str:
     scale, unit = v.get("value_scale") or 1.0, v.get("unit") or ""
     if v["scale"] == "exact":
         a, b = v["a"], v["b"]
+        if a is None or b is None:  # a claim over many models (convnext's compute) says its finding in words
+            return (v.get("reason") or "—").split(" (exact")[0]
         return f"{_num(_mean(a) * scale)}{unit} vs {_num(_mean(b) * scale)}{unit} (exact)"
     if v.get("estimate") is None:
         return "—"
@@ -108,9 +110,9 @@ def wall_time(folder: str) -> str:
     text = (HERE / folder / "PROVENANCE.md").read_text()
     span = re.search(r"grid wall time, first run's start to last run's end: (\d+) s", text)
     summed = re.search(r"training wall time, sum over the (\d+) runs: (\d+) s", text)
-    parts = [f"grid {_minutes(span.group(1))}"] if span else []
-    if summed:
-        parts.append(f"{summed.group(1)} runs {_minutes(summed.group(2))} summed")
+    parts = [f"{summed.group(1)} runs {_minutes(summed.group(2))} summed"] if summed else []
+    if span:  # a grid trained over two sessions spans the time between them too
+        parts.append(f"first start to last end {_minutes(span.group(1))}")
     return "; ".join(parts) or "—"
 
 
